@@ -1,0 +1,40 @@
+"""Configs of the built-in datasets (pydantic only: imported when listing plugins)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from ..config import ComponentConfig
+
+
+class MNISTConfig(ComponentConfig):
+    """Where to find MNIST and how much of it to use.
+
+    ``path``: an ``mnist.npz`` file (Keras layout) or a folder holding one; else the
+    folder named by ``VISIONHOOKS_DATA``, then the Keras cache, then a Keras download
+    (off when ``download`` is false or ``VISIONHOOKS_OFFLINE=1``).
+    ``full``: True requires the full set (an error names every place looked);
+    False uses the bundled sample (2,000 train / 500 test); None (default) uses the
+    full set when found, else the sample with a warning.
+    """
+
+    path: str | None = None
+    full: bool | None = None
+    download: bool = True
+    train_size: int | None = Field(None, ge=1, description="keep the first N train images")
+    test_size: int | None = Field(None, ge=1, description="keep the first N test images")
+
+
+class ImageFolderConfig(ComponentConfig):
+    """Images in ``path/<class>/*`` (split by ``test_fraction``) or in
+    ``path/train/<class>/*`` and ``path/test/<class>/*``."""
+
+    path: str
+    image_size: tuple[int, int] = Field((64, 64), description="(height, width) after resizing")
+    color_mode: Literal["rgb", "grayscale"] = "rgb"
+    test_fraction: float = Field(0.2, ge=0.0, lt=1.0)
+    seed: int = 0
+    extensions: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff",
+                                   ".webp")

@@ -1,0 +1,90 @@
+"""``image-folder``: a classification dataset from one subfolder per class (Pillow)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..config import DataInfo
+from ..errors import DataError, DatasetNotFoundError
+from . import Dataset, Split
+from .configs import ImageFolderConfig
+
+
+def _class_dirs(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _files(folder: Path, exts: tuple[str, ...]) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in exts)
+
+
+def read_image(path: Path, size: tuple[int, int], mode: str) -> np.ndarray:
+    """One image as (H, W, C) uint8, resized to ``size`` (height, width)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im = im.convert("L" if mode == "grayscale" else "RGB")
+            if im.size != (size[1], size[0]):
+                im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+            arr = np.asarray(im, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DataError(f"cannot read image {path}: {exc}") from exc
+    return arr[..., None] if arr.ndim == 2 else arr
+
+
+def _read(root: Path, classes: list[str], cfg: ImageFolderConfig) -> tuple[np.ndarray, np.ndarray]:
+    xs, ys = [], []
+    for label, name in enumerate(classes):
+        folder = root / name
+        files = _files(folder, cfg.extensions) if folder.is_dir() else []
+        if not files:
+            raise DataError(f"class folder {folder} holds no images with extensions "
+                            f"{list(cfg.extensions)}")
+        for f in files:
+            xs.append(read_image(f, cfg.image_size, cfg.color_mode))
+            ys.append(label)
+    return np.stack(xs), np.asarray(ys, np.int32)
+
+
+def build(config: ImageFolderConfig, info: None = None) -> Dataset:
+    root = Path(config.path).expanduser()
+    if not root.is_dir():
+        raise DatasetNotFoundError(f"image-folder: no such folder {str(root)!r}")
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        classes = [p.name for p in _class_dirs(root / "train")]
+        test_classes = [p.name for p in _class_dirs(root / "test")]
+        if set(test_classes) - set(classes):
+            raise DataError(f"image-folder: test classes {sorted(set(test_classes) - set(classes))}"
+                            f" have no train folder in {root / 'train'}")
+        x_train, y_train = _read(root / "train", classes, config)
+        present = [c for c in classes if c in test_classes]
+        x_test, y_test = _read(root / "test", present, config)
+        y_test = _remap(y_test, present, classes)
+    else:
+        classes = [p.name for p in _class_dirs(root)]
+        if not classes:
+            raise DataError(f"image-folder: {root} has no class subfolders (expected "
+                            f"{root}/<class>/<image> or {root}/train/<class>/<image>)")
+        x, y = _read(root, classes, config)
+        rng = np.random.default_rng(config.seed)
+        test_idx = []
+        for label in range(len(classes)):  # stratified split
+            idx = rng.permutation(np.nonzero(y == label)[0])
+            test_idx.extend(idx[: int(round(len(idx) * config.test_fraction))])
+        mask = np.zeros(len(y), bool)
+        mask[test_idx] = True
+        x_train, y_train, x_test, y_test = x[~mask], y[~mask], x[mask], y[mask]
+    channels = 1 if config.color_mode == "grayscale" else 3
+    info = DataInfo(task="classification", input_shape=(*config.image_size, channels),
+                    num_classes=len(classes), class_names=tuple(classes))
+    scale = np.float32(255.0)
+    return Dataset("image-folder", Split(x_train.astype(np.float32) / scale, y_train),
+                   Split(x_test.astype(np.float32) / scale, y_test), info, str(root))
+
+
+def _remap(y: np.ndarray, present: list[str], classes: list[str]) -> np.ndarray:
+    lookup = np.asarray([classes.index(c) for c in present], np.int32)
+    return lookup[y]

@@ -1,0 +1,121 @@
+"""MNIST: the full set from a file, ``VISIONHOOKS_DATA``, the Keras cache or a download;
+else the sample that ships inside the package."""
+
+from __future__ import annotations
+
+import os
+import socket
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..config import DataInfo
+from ..errors import DataError, DatasetNotFoundError
+from . import Dataset, Split
+from .configs import MNISTConfig
+
+FILENAME = "mnist.npz"
+SAMPLE = Path(__file__).with_name("data") / "mnist_sample.npz"
+KEYS = ("x_train", "y_train", "x_test", "y_test")
+INFO = DataInfo(task="classification", input_shape=(28, 28, 1), num_classes=10,
+                class_names=tuple(str(i) for i in range(10)))
+HOW_TO_GET = ("Get the full set with `python -c \"import keras; keras.datasets.mnist.load_data()\"` "
+              "(fills the Keras cache) on a machine with internet, or point VISIONHOOKS_DATA at a "
+              "folder holding mnist.npz (Keras layout), or pass path=...")
+
+
+def keras_cache() -> Path:
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "datasets" / FILENAME
+
+
+def _as_file(p: Path) -> Path:
+    return p / FILENAME if p.is_dir() else p
+
+
+def find(config: MNISTConfig) -> tuple[Path | None, list[str]]:
+    """The full MNIST file, or None; and every place looked (for messages)."""
+    looked: list[str] = []
+    if config.path:
+        p = _as_file(Path(config.path).expanduser())
+        if not p.is_file():
+            raise DatasetNotFoundError(f"MNIST not found at path={config.path!r} "
+                                       f"(looked for {p})")
+        return p, [str(p)]
+    env = os.environ.get("VISIONHOOKS_DATA")
+    if env:
+        p = _as_file(Path(env).expanduser())
+        looked.append(f"{p} (VISIONHOOKS_DATA)")
+        if p.is_file():
+            return p, looked
+    else:
+        looked.append("VISIONHOOKS_DATA (not set)")
+    cache = keras_cache()
+    looked.append(f"{cache} (Keras cache)")
+    if cache.is_file():
+        return cache, looked
+    offline = os.environ.get("VISIONHOOKS_OFFLINE", "").lower() in {"1", "true", "yes"}
+    if not config.download or offline:
+        looked.append("download (disabled" + (" by VISIONHOOKS_OFFLINE)" if offline else ")"))
+        return None, looked
+    old = socket.getdefaulttimeout()
+    try:
+        socket.setdefaulttimeout(20)
+        from .. import backend
+
+        keras = backend.keras()
+        p = Path(keras.utils.get_file(
+            FILENAME, "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
+            file_hash="731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"))
+        looked.append(f"download to {p}")
+        return p, looked
+    except Exception as exc:  # no network, proxy, timeout
+        looked.append(f"download (failed: {type(exc).__name__}: {exc})")
+        return None, looked
+    finally:
+        socket.setdefaulttimeout(old)
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Read and check a Keras-layout MNIST file."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in KEYS}
+    except KeyError as exc:
+        raise DataError(f"{path} is not a Keras mnist.npz: it lacks {exc}; expected keys "
+                        f"{KEYS}") from exc
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read {path}: {exc}") from exc
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.ndim != 3 or x.shape[1:] != (28, 28) or len(x) != len(y):
+            raise DataError(f"{path}: x_{split} must be (N, 28, 28) with N labels. "
+                            f"Received: x_{split}.shape={x.shape}, y_{split}.shape={y.shape}")
+    return arrays
+
+
+def build(config: MNISTConfig, info: None = None) -> Dataset:
+    if config.full is False:
+        path, source = SAMPLE, "bundled sample"
+    else:
+        path, looked = find(config)
+        if path is None:
+            where = "\n  - ".join(looked)
+            msg = f"the full MNIST set was not found. Looked in:\n  - {where}\n{HOW_TO_GET}"
+            if config.full:
+                raise DatasetNotFoundError(msg)
+            warnings.warn(f"{msg}\nUsing the bundled sample (2,000 train / 500 test images) "
+                          f"instead: accuracy will be lower than on the full set.",
+                          UserWarning, stacklevel=3)
+            path, source = SAMPLE, "bundled sample"
+        else:
+            source = str(path)
+    a = read_npz(path)
+
+    def split(name: str, size: int | None) -> Split:
+        x, y = a[f"x_{name}"][:size], a[f"y_{name}"][:size]
+        return Split((x[..., None].astype(np.float32) / np.float32(255.0)), y.astype(np.int32))
+
+    return Dataset("mnist", split("train", config.train_size), split("test", config.test_size),
+                   INFO, source)

@@ -1,0 +1,57 @@
+"""Loading saved tasks: check the file, name missing plugins, then Keras ``safe_mode``."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from . import backend
+from .errors import CheckpointError
+from .manager import Host
+from .manager import host as default_host
+
+
+def read_task_file(path: str | Path) -> dict[str, Any]:
+    """The ``TaskModel`` config stored in a ``.keras`` task file (no code runs)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no such task file: {str(path)!r}")
+    try:
+        with zipfile.ZipFile(path) as z:
+            config = json.loads(z.read("config.json"))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{str(path)!r} is not a .keras file: {exc}") from exc
+    if config.get("registered_name") != "visionhooks>TaskModel":
+        raise CheckpointError(
+            f"{str(path)!r} holds a {config.get('class_name')!r}, not a visionhooks task; "
+            f"load it with keras.saving.load_model")
+    return config["config"]
+
+
+def load(path: str | Path, host: Host | None = None) -> Any:
+    """Load a task saved with ``task.save``; returns a ``Task`` that predicts as before.
+
+    Components are rebuilt from installed plugins (a missing one names the package to
+    install); weights and compile state load with Keras ``safe_mode=True``.
+    """
+    from .task import Task, resolve
+
+    host = host or default_host()
+    config = read_task_file(path)
+    provenance = config.get("provenance", {})
+    task_config = config["task_config"]
+    for field, kind in (("task", "task"), ("model", "model"), ("loss", "loss"),
+                        ("postprocess", "postprocessor")):
+        name = (task_config.get(field) or {}).get("name")
+        if name:
+            resolve(kind, name, provenance, host)
+    for metric in task_config.get("metrics") or []:
+        resolve("metric", metric["name"], provenance, host)
+    keras = backend.keras()
+    try:
+        model = keras.saving.load_model(path, safe_mode=True)
+    except Exception as exc:
+        raise CheckpointError(f"cannot load {str(path)!r}: {type(exc).__name__}: {exc}") from exc
+    return Task.from_model(model, host=host)

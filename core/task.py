@@ -1,0 +1,452 @@
+"""Task composition: task type + model + loss + postprocessor + metrics, from a config.
+
+A ``Task`` owns a ``TaskModel`` (a ``keras.Model``) and the parts around it; ``fit``,
+``evaluate``, ``predict`` and ``save`` are thin, validated layers over Keras.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import backend
+from .config import DataInfo, TaskConfig, parse_task_config
+from .errors import CheckpointError, ComponentNotFoundError, ConfigError, DataError, \
+    IncompatibleComponentsError
+from .manager import Host
+from .manager import host as default_host
+from .registry import Component
+from .tasktype import Evaluator, TaskType
+
+# Task config fields whose components serve a task type (checked against ``tasks``).
+_SINGLE = ("model", "loss", "postprocess")
+
+
+def _kind(field: str) -> str:
+    return "postprocessor" if field == "postprocess" else field
+
+
+def resolve(kind: str, name: str, provenance: dict[str, Any] | None = None,
+            host: Host | None = None) -> Component:
+    """The component, or an error that also says which package a saved task needs."""
+    host = host or default_host()
+    try:
+        return host.component(kind, name)
+    except ComponentNotFoundError as exc:
+        prov = (provenance or {}).get(name) or {}
+        if prov.get("plugin"):
+            dist = prov.get("distribution") or prov["plugin"]
+            version = f" (version {prov['version']} saved it)" if prov.get("version") else ""
+            raise ComponentNotFoundError(
+                f"{exc} This task was saved with {kind} {name!r} from plugin "
+                f"{prov['plugin']!r} of distribution {dist!r}{version}: install it, e.g. "
+                f"`pip install {dist}`.") from None
+        raise
+
+
+def build_network(task_config: dict[str, Any], info: dict[str, Any],
+                  provenance: dict[str, Any] | None = None) -> Any:
+    """Build the model component of a dumped task config (``TaskModel`` uses this)."""
+    config = TaskConfig.model_validate(task_config)
+    comp = resolve("model", config.model.name, provenance)
+    return comp.build(config.model.params, DataInfo.model_validate(info))
+
+
+class Task:
+    """A composed task. Build it with ``vh.compose(...)``, ``Task.from_config(...)`` or
+    ``vh.load(path)``.
+
+    Attributes:
+        config: the validated ``TaskConfig``.
+        info: the ``DataInfo`` it serves.
+        task_type: the ``TaskType`` instance.
+        model: the ``TaskModel`` (a ``keras.Model``); ``network`` is the inner model.
+    """
+
+    def __init__(self, config: TaskConfig, info: DataInfo, *, model: Any = None,
+                 host: Host | None = None) -> None:
+        self.host = host or default_host()
+        self.config = config
+        self.info = info
+        task_comp = self.host.component("task", config.task.name)
+        self.task_type: TaskType = task_comp.build(config.task.params, info)
+        if not isinstance(self.task_type, TaskType):
+            raise IncompatibleComponentsError(
+                f"task {config.task.name!r} of plugin {task_comp.plugin!r} must build a "
+                f"visionhooks.TaskType. Received: {type(self.task_type).__name__}")
+        self.components: dict[str, Component] = {"task": task_comp}
+        for field in _SINGLE:
+            spec = getattr(config, field)
+            name = spec.name or getattr(self.task_type, f"default_{_kind(field)}")
+            if not name:
+                raise ConfigError(f"task type {config.task.name!r} has no default {field}; "
+                                  f"name one in the config")
+            self.components[field] = self.host.component(_kind(field), name)
+        metric_specs = config.metrics if config.metrics is not None else [
+            {"name": m} for m in self.task_type.default_metrics]
+        from .config import ComponentSpec
+
+        self.metric_specs = [ComponentSpec.model_validate(m) for m in metric_specs]
+        self.metric_components = [self.host.component("metric", m.name)
+                                  for m in self.metric_specs]
+        self._check_compatible()
+        # Validate every component's parameters now, before anything is built or trained.
+        for field in _SINGLE:
+            self.components[field].validate(getattr(config, field).params)
+        for comp, spec in zip(self.metric_components, self.metric_specs):
+            comp.validate(spec.params)
+        if config.augment:
+            names = [a.name for a in config.augment]
+            raise ConfigError(f"augmentations {names} were requested, but augmentation is not "
+                              f"available in this version of visionhooks")
+        self.postprocessor = self.components["postprocess"].build(config.postprocess.params, info)
+        keras = backend.keras()
+        if model is None:
+            from .keras_objects import TaskModel
+
+            if config.seed is not None:
+                keras.utils.set_random_seed(config.seed)
+            model = TaskModel(self._resolved_config().dump(), info.model_dump(mode="json"),
+                              self.provenance(), name=f"{config.task.name}_{config.model.name}")
+        self.model = model
+        self.run_dir: Path | None = None
+
+    # -- construction -------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, source: TaskConfig | dict[str, Any] | str | Path, *, data: Any = None,
+                    input_shape: Sequence[int] | None = None, num_classes: int | None = None,
+                    class_names: Sequence[str] | None = None, host: Host | None = None) -> Task:
+        """Compose a task from a config (dict, ``TaskConfig``, or TOML/JSON path).
+
+        ``info`` comes from ``data`` (a Dataset or DataInfo) when given, else from
+        ``input_shape``/``num_classes``/``class_names``, else from the model config's
+        defaults. A disagreement between them is an error naming both values.
+        """
+        config = parse_task_config(source)
+        host = host or default_host()
+        info = resolve_info(config, host, data, input_shape, num_classes, class_names)
+        return cls(config, info, host=host)
+
+    @classmethod
+    def from_model(cls, model: Any, host: Host | None = None) -> Task:
+        """Wrap a loaded ``TaskModel``."""
+        config = TaskConfig.model_validate(model.task_config)
+        info = DataInfo.model_validate(model.info)
+        return cls(config, info, model=model, host=host)
+
+    def _resolved_config(self) -> TaskConfig:
+        """The config with default component names filled in (what gets saved)."""
+        data = self.config.model_dump()
+        for field in _SINGLE:
+            data[field] = {"name": self.components[field].name,
+                           "params": getattr(self.config, field).params}
+        data["metrics"] = [m.model_dump() for m in self.metric_specs]
+        return TaskConfig.model_validate(data)
+
+    def provenance(self) -> dict[str, Any]:
+        """Component name → the plugin, distribution and version that provided it."""
+        out = {}
+        for comp in [*self.components.values(), *self.metric_components]:
+            info = self.host.plugin_of(comp)
+            out[comp.name] = {"kind": comp.kind, "plugin": comp.plugin,
+                              "distribution": getattr(info, "distribution", None),
+                              "version": getattr(info, "version", None)}
+        return out
+
+    def _check_compatible(self) -> None:
+        task = self.config.task.name
+        for comp in [*self.components.values(), *self.metric_components]:
+            if comp.kind != "task" and comp.tasks is not None and task not in comp.tasks:
+                raise IncompatibleComponentsError(
+                    f"{comp.kind} {comp.name!r} (plugin {comp.plugin!r}) serves task types "
+                    f"{list(comp.tasks)}, not {task!r}. Registered {comp.kind}s for {task!r}: "
+                    f"{self._names_for(comp.kind, task)}")
+
+    def _names_for(self, kind: str, task: str) -> list[str]:
+        return sorted(c.name for c in self.host.registry.all(kind)
+                      if c.tasks is None or task in c.tasks)
+
+    # -- properties ---------------------------------------------------------------
+
+    @property
+    def network(self) -> Any:
+        return self.model.network
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.info.class_names
+
+    def summary(self) -> None:
+        self.network.summary()
+
+    def __repr__(self) -> str:
+        return (f"Task(task={self.config.task.name!r}, model={self.config.model.name!r}, "
+                f"input_shape={self.info.input_shape}, num_classes={self.info.num_classes})")
+
+    # -- data ---------------------------------------------------------------------
+
+    def _xy(self, data: Any, y: Any = None, what: str = "data") -> tuple[np.ndarray, Any]:
+        if y is None:
+            if hasattr(data, "train") and hasattr(data, "test"):
+                raise DataError(f"{what}: pass a split (data.train or data.test), not the "
+                                f"whole dataset")
+            try:
+                x, y = data
+            except (TypeError, ValueError):
+                raise DataError(f"{what} must be a split or an (x, y) pair. Received: "
+                                f"{type(data).__name__}") from None
+        else:
+            x = data
+        x = self.task_type.check_images(x)
+        y = self.task_type.check_targets(y, len(x))
+        return x, y
+
+    # -- training -----------------------------------------------------------------
+
+    def _compile(self, steps_per_epoch: int, epochs: int, steps_per_execution: int) -> None:
+        from .training import build_optimizer
+
+        loss = self.components["loss"].build(self.config.loss.params, self.info)
+        metrics = [m for m in self._build_metrics() if not isinstance(m, Evaluator)]
+        self.model.compile(optimizer=build_optimizer(self.config.optimizer, steps_per_epoch,
+                                                     epochs),
+                           loss=loss, metrics=metrics, jit_compile=True,
+                           steps_per_execution=steps_per_execution)
+
+    def _build_metrics(self) -> list[Any]:
+        return [c.build(s.params, self.info)
+                for c, s in zip(self.metric_components, self.metric_specs)]
+
+    def fit(self, data: Any, y: Any = None, *, epochs: int | None = None,
+            batch_size: int | None = None, validation_data: Any = None,
+            validation_split: float | None = None, run_dir: str | Path | None = None,
+            resume: bool = False, checkpoint: bool = True, callbacks: Sequence[Any] = (),
+            verbose: int = 1, steps_per_execution: int | None = None) -> Any:
+        """Train with ``keras.Model.fit``; returns its ``History`` (earlier epochs included
+        when resuming).
+
+        Args:
+            data: a split or an ``(x, y)`` pair (or images, with ``y``).
+            epochs, batch_size, validation_split, steps_per_execution: default to the
+                config's ``train`` section.
+            validation_data: a split or ``(x, y)`` evaluated after each epoch.
+            run_dir: folder for checkpoints (one per epoch, atomic) and the final model;
+                defaults to ``train.run_dir`` or ``runs/<task>-<model>-<time>``.
+            resume: continue from the newest checkpoint in ``run_dir`` (weights,
+                optimizer state and epoch).
+            checkpoint: write checkpoints at all.
+            verbose: 0 silent, 1 a tqdm bar per epoch.
+        """
+        keras = backend.keras()
+        from .training import EpochCheckpoint, TqdmProgress, latest_checkpoint, read_state
+
+        tc = self.config.train
+        epochs = tc.epochs if epochs is None else epochs
+        batch_size = tc.batch_size if batch_size is None else batch_size
+        split = tc.validation_split if validation_split is None else validation_split
+        spe = tc.steps_per_execution if steps_per_execution is None else steps_per_execution
+        if epochs < 1 or batch_size < 1:
+            raise ConfigError(f"epochs and batch_size must be >= 1. Received: epochs={epochs}, "
+                              f"batch_size={batch_size}")
+        x, y = self._xy(data, y, "training data")
+        val = None if validation_data is None else self._xy(validation_data, None,
+                                                             "validation_data")
+        if run_dir is None:
+            run_dir = tc.run_dir or Path("runs") / (
+                f"{self.config.task.name}-{self.config.model.name}-"
+                f"{datetime.datetime.now():%Y%m%d-%H%M%S}")
+        self.run_dir = Path(run_dir)
+        initial_epoch, previous = 0, {}
+        if resume:
+            ckpt = latest_checkpoint(self.run_dir)
+            if ckpt is not None:
+                self._restore(ckpt)
+                state = read_state(ckpt)
+                initial_epoch, previous = int(state["epoch"]), state.get("history", {})
+                if verbose:
+                    print(f"resuming from {ckpt} (epoch {initial_epoch})")
+            elif verbose:
+                print(f"resume: no checkpoint in {self.run_dir}, starting from scratch")
+        n_train = len(x) - int(len(x) * split) if split else len(x)
+        if getattr(self.model, "optimizer", None) is None or not self.model.compiled:
+            self._compile(math.ceil(n_train / batch_size), epochs, spe)
+        if self.config.seed is not None:
+            keras.utils.set_random_seed(self.config.seed + initial_epoch)
+        cbs: list[Any] = []
+        if verbose:
+            cbs.append(TqdmProgress())
+        if checkpoint:
+            cbs.append(EpochCheckpoint(self.run_dir, tc.keep_checkpoints, previous))
+        for extra in self.host.call_lifecycle("fit_callbacks", task=self):
+            cbs.extend(extra if isinstance(extra, (list, tuple)) else [extra])
+        cbs.extend(callbacks)
+        if initial_epoch >= epochs:
+            if verbose:
+                print(f"already trained for {initial_epoch} >= {epochs} epochs")
+            history = keras.callbacks.History()
+            history.history = {k: list(v) for k, v in previous.items()}
+            return history
+        history = self.model.fit(x, y, batch_size=batch_size, epochs=epochs,
+                                 initial_epoch=initial_epoch, validation_data=val,
+                                 validation_split=split, shuffle=tc.shuffle, callbacks=cbs,
+                                 verbose=0)
+        if previous:
+            history.history = {k: list(previous.get(k, [])) + list(v)
+                               for k, v in history.history.items()}
+        if checkpoint:
+            self.save(self.run_dir / "model.keras")
+        return history
+
+    def _restore(self, ckpt: Path) -> None:
+        keras = backend.keras()
+        loaded = keras.saving.load_model(ckpt / "task.keras", safe_mode=True)
+        saved = TaskConfig.model_validate(loaded.task_config)
+        mine = self._resolved_config()
+        for field in ("task", "model", "loss", "postprocess", "metrics", "augment",
+                      "optimizer"):
+            a, b = getattr(saved, field), getattr(mine, field)
+            if a != b:
+                raise CheckpointError(
+                    f"the checkpoint in {ckpt} was made with a different {field!r}: "
+                    f"{_dump(a)} there, {_dump(b)} here. Resume with the same config or use "
+                    f"another run_dir.")
+        self.model = loaded
+
+    # -- inference ----------------------------------------------------------------
+
+    def evaluate(self, data: Any, y: Any = None, *, batch_size: int | None = None) -> dict:
+        """Loss and every metric on a split: streaming Keras metrics and evaluators."""
+        if y is None and hasattr(data, "test") and hasattr(data, "train"):
+            data = data.test
+        x, y = self._xy(data, y, "evaluation data")
+        batch_size = batch_size or self.config.train.batch_size
+        if not getattr(self.model, "compiled", False):
+            self._compile(1, 1, 1)
+        out = {k: float(v) for k, v in
+               self.model.evaluate(x, y, batch_size=batch_size, return_dict=True,
+                                   verbose=0).items()}
+        evaluators = [m for m in self._build_metrics() if isinstance(m, Evaluator)]
+        if evaluators:
+            for ev in evaluators:
+                ev.reset()
+            outputs = self.model.predict(x, batch_size=batch_size, verbose=0)
+            for start in range(0, len(x), batch_size):
+                sl = slice(start, start + batch_size)
+                for ev in evaluators:
+                    ev.update(_slice(y, sl), _slice(outputs, sl))
+            for ev in evaluators:
+                out.update(ev.result())
+        return out
+
+    def predict(self, images: Any, *, batch_size: int | None = None, raw: bool = False) -> Any:
+        """Postprocessed predictions (a dict of arrays); ``raw=True`` gives model outputs."""
+        x = self.task_type.check_images(images)
+        outputs = self.model.predict(x, batch_size=batch_size or self.config.train.batch_size,
+                                     verbose=0)
+        return outputs if raw else self.postprocessor(outputs)
+
+    def figures(self, data: Any, out_dir: str | Path, y: Any = None) -> list[Path]:
+        """The task type's evaluation figures on a split, as PNG files in ``out_dir``."""
+        if y is None and hasattr(data, "test") and hasattr(data, "train"):
+            data = data.test
+        x, y = self._xy(data, y, "figure data")
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        return self.task_type.figures(self, x, y, out)
+
+    def save(self, path: str | Path) -> Path:
+        """Save the whole task (model, config, classes, compile state) to one ``.keras``
+        file, atomically."""
+        path = Path(path)
+        if path.suffix != ".keras":
+            raise ConfigError(f"a task file must end in .keras. Received: {str(path)!r}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.tmp.keras")
+        self.model.save(tmp)
+        tmp.replace(path)
+        return path
+
+
+def _slice(y: Any, sl: slice) -> Any:
+    if isinstance(y, dict):
+        return {k: _slice(v, sl) for k, v in y.items()}
+    return y[sl]
+
+
+def _dump(v: Any) -> Any:
+    if isinstance(v, list):
+        return [_dump(i) for i in v]
+    return v.dump() if hasattr(v, "dump") else v.model_dump()
+
+
+def resolve_info(config: TaskConfig, host: Host, data: Any, input_shape: Sequence[int] | None,
+                 num_classes: int | None, class_names: Sequence[str] | None) -> DataInfo:
+    """Decide the ``DataInfo`` a task serves (see ``Task.from_config``)."""
+    model_comp = host.component("model", config.model.name)
+    model_cfg = model_comp.validate(config.model.params)
+    explicit = {k: getattr(model_cfg, k) for k in ("input_shape", "num_classes")
+                if k in model_cfg.model_fields_set}
+    defaults = {k: getattr(model_cfg, k, None) for k in ("input_shape", "num_classes")}
+    given = {k: v for k, v in (("input_shape", input_shape), ("num_classes", num_classes))
+             if v is not None}
+    data_info = getattr(data, "info", data) if data is not None else None
+    if data_info is not None and not isinstance(data_info, DataInfo):
+        raise DataError(f"data must be a Dataset (with .info) or a DataInfo. Received: "
+                        f"{type(data).__name__}")
+    if data_info is not None:
+        if data_info.task != config.task.name:
+            raise IncompatibleComponentsError(
+                f"the data is for task {data_info.task!r} but the task is "
+                f"{config.task.name!r}")
+        for source, values in (("model config", explicit), ("argument", given)):
+            for k, v in values.items():
+                if tuple(np.atleast_1d(v)) != tuple(np.atleast_1d(getattr(data_info, k))):
+                    raise ConfigError(f"{k} from the {source} is {v} but the data has "
+                                      f"{getattr(data_info, k)}")
+        return data_info
+    values = {**{k: v for k, v in defaults.items() if v is not None}, **explicit, **given}
+    missing = [k for k in ("input_shape", "num_classes") if k not in values]
+    if missing:
+        raise ConfigError(f"cannot tell the task's {' and '.join(missing)}: pass data=..., "
+                          f"or {', '.join(m + '=...' for m in missing)}")
+    try:
+        return DataInfo(task=config.task.name, input_shape=tuple(values["input_shape"]),
+                        num_classes=int(values["num_classes"]),
+                        class_names=tuple(class_names or ()))
+    except Exception as exc:
+        raise ConfigError(f"invalid data description: {exc}") from exc
+
+
+def compose(task: str, model: str, *, model_config: dict[str, Any] | None = None,
+            loss: str | dict[str, Any] | None = None, postprocess: Any = None,
+            metrics: Sequence[Any] | None = None, augment: Sequence[Any] | None = None,
+            optimizer: dict[str, Any] | None = None, train: dict[str, Any] | None = None,
+            data: Any = None, seed: int | None = 0, input_shape: Sequence[int] | None = None,
+            num_classes: int | None = None, class_names: Sequence[str] | None = None,
+            host: Host | None = None) -> Task:
+    """Compose a task from registered parts by name (see DESIGN.md's public API).
+
+    ``postprocess`` may be a name, a dict with or without ``name`` (parameters of the
+    task's default postprocessor), or None.
+    """
+    cfg: dict[str, Any] = {"task": task, "model": {"name": model, **(model_config or {})},
+                           "seed": seed}
+    if loss is not None:
+        cfg["loss"] = loss
+    if postprocess is not None:
+        cfg["postprocess"] = postprocess
+    if metrics is not None:
+        cfg["metrics"] = list(metrics)
+    if augment:
+        cfg["augment"] = list(augment)
+    if optimizer:
+        cfg["optimizer"] = optimizer
+    if train:
+        cfg["train"] = train
+    return Task.from_config(cfg, data=data, input_shape=input_shape, num_classes=num_classes,
+                            class_names=class_names, host=host)

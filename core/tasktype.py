@@ -1,0 +1,112 @@
+"""Task types and evaluators: the Keras-free contracts a task plugin fills in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from .config import DataInfo
+from .errors import DataError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .task import Task
+
+
+class TaskType:
+    """What is task-specific and nothing else: targets, defaults, validation, figures.
+
+    Subclass it in a plugin and register the class (``factory(config, info)`` is the
+    class itself). Targets stay in the data-model form (DESIGN.md) all the way into the
+    compiled step; encodings such as YOLO grids happen inside the loss.
+    """
+
+    #: ``"labels"``, ``"segmentation_masks"`` or ``"bounding_boxes"``.
+    target: ClassVar[str] = "labels"
+    default_loss: ClassVar[str] = ""
+    default_postprocessor: ClassVar[str] = ""
+    default_metrics: ClassVar[tuple[str, ...]] = ()
+    #: Keys of the postprocessor's output that ``predict`` returns.
+    prediction_keys: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: Any, info: DataInfo) -> None:
+        self.config = config
+        self.info = info
+
+    @property
+    def name(self) -> str:
+        return self.info.task
+
+    def check_images(self, x: Any) -> np.ndarray:
+        """Validate a batch of images and return NHWC float32 in [0, 1].
+
+        uint8 is converted once here (the edge); a single-channel HW batch gains its
+        channel axis. Wrong rank or shape, an empty batch, NaN/inf or values outside
+        [0, 1] are errors naming the problem.
+        """
+        return check_images(x, self.info.input_shape)
+
+    def check_targets(self, y: Any, n: int) -> Any:
+        """Validate targets for ``n`` images; return them in the data-model form."""
+        raise NotImplementedError
+
+    def figures(self, task: Task, x: np.ndarray, y: Any, out_dir: Path) -> list[Path]:
+        """Write this task type's evaluation figures as PNG files; return their paths."""
+        return []
+
+
+class Evaluator:
+    """A metric that needs every prediction (mAP, a confusion matrix).
+
+    ``Task.evaluate`` calls ``reset()``, then ``update(y_true, outputs)`` with NumPy
+    batches (targets in data-model form, raw model outputs), then ``result()``.
+    """
+
+    name: ClassVar[str] = "evaluator"
+
+    def reset(self) -> None:
+        raise NotImplementedError
+
+    def update(self, y_true: Any, outputs: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def result(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+def check_images(x: Any, input_shape: tuple[int, int, int] | None) -> np.ndarray:
+    """See ``TaskType.check_images``."""
+    try:
+        x = np.asarray(x)
+    except Exception as exc:  # ragged lists
+        raise DataError(f"images must be an array of shape (N, H, W, C): {exc}") from exc
+    if input_shape is not None and x.ndim == 3 and input_shape[2] == 1 \
+            and x.shape[1:] == tuple(input_shape[:2]):
+        x = x[..., None]
+    if x.ndim != 4:
+        raise DataError(f"images must have shape (N, H, W, C)"
+                        + (f" = (N, {', '.join(map(str, input_shape))})" if input_shape else "")
+                        + f". Received: shape={x.shape}")
+    if x.shape[0] == 0:
+        raise DataError("the batch of images is empty. Received: shape=" + str(x.shape))
+    if input_shape is not None and tuple(x.shape[1:]) != tuple(input_shape):
+        raise DataError(f"images have shape {tuple(x.shape[1:])} but the model expects "
+                        f"{tuple(input_shape)} (H, W, C). Resize the images or compose the "
+                        f"task with input_shape={tuple(x.shape[1:])}.")
+    if x.dtype == np.uint8:
+        return x.astype(np.float32) / np.float32(255.0)
+    if x.dtype == bool or not (np.issubdtype(x.dtype, np.floating)
+                               or np.issubdtype(x.dtype, np.integer)):
+        raise DataError(f"images must be uint8 or float in [0, 1]. Received: dtype={x.dtype}")
+    x = x.astype(np.float32, copy=False)
+    finite = np.isfinite(x)
+    if not finite.all():
+        bad = np.unique(np.nonzero(~finite)[0])
+        raise DataError(f"images contain NaN or infinite values (image indices "
+                        f"{bad[:10].tolist()}{' ...' if len(bad) > 10 else ''})")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -1e-6 or hi > 1.0 + 1e-6:
+        raise DataError(f"float images must be in [0, 1] (the data model); divide 0-255 "
+                        f"intensities by 255. Received: min={lo:g}, max={hi:g}")
+    return x

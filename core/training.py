@@ -1,0 +1,170 @@
+"""Training glue over ``keras.Model.fit``: tqdm progress and atomic epoch checkpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import keras
+from tqdm.auto import tqdm
+
+CHECKPOINTS = "checkpoints"
+LATEST = "LATEST"
+
+
+class TqdmProgress(keras.callbacks.Callback):
+    """A tqdm bar per epoch (steps, loss, metrics) in place of Keras' progress bar.
+
+    Async-safe: Keras dispatches batch-end callbacks to a worker thread, so the bar
+    never forces the device to synchronise each step.
+    """
+
+    async_safe = True
+
+    def __init__(self, file: Any = None, mininterval: float = 0.2) -> None:
+        super().__init__()
+        self.file = file if file is not None else sys.stderr
+        self.mininterval = mininterval
+        self._bar: tqdm | None = None
+        self._lock = threading.Lock()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        total = self.params.get("steps")
+        epochs = self.params.get("epochs")
+        self._bar = tqdm(total=total, desc=f"epoch {epoch + 1}/{epochs}", unit="step",
+                         file=self.file, mininterval=self.mininterval, dynamic_ncols=True,
+                         leave=True)
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        with self._lock:
+            bar = self._bar
+            if bar is None:
+                return
+            done = batch + 1
+            if done > bar.n:
+                bar.update(done - bar.n)
+                if logs:
+                    bar.set_postfix(_fmt(logs), refresh=False)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        with self._lock:
+            if self._bar is not None:
+                if self._bar.total and self._bar.n < self._bar.total:
+                    self._bar.update(self._bar.total - self._bar.n)
+                if logs:
+                    self._bar.set_postfix(_fmt(logs), refresh=False)
+                self._bar.close()
+                self._bar = None
+
+
+def _fmt(logs: dict[str, Any]) -> dict[str, str]:
+    out = {}
+    for k, v in logs.items():
+        try:
+            out[k] = f"{float(v):.4g}"
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Writes the whole task and its optimizer state at the end of every epoch.
+
+    Each checkpoint is a folder ``checkpoints/epoch-NNNN`` written under a temporary
+    name and renamed into place, then ``checkpoints/LATEST`` is replaced: a crash at
+    any moment leaves the previous checkpoint intact.
+    """
+
+    def __init__(self, run_dir: str | Path, keep: int = 2,
+                 previous_history: dict[str, list[float]] | None = None) -> None:
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.keep = keep
+        self.history: dict[str, list[float]] = {k: list(v) for k, v in
+                                                (previous_history or {}).items()}
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        for k, v in (logs or {}).items():
+            try:
+                self.history.setdefault(k, []).append(float(v))
+            except (TypeError, ValueError):
+                pass
+        save_checkpoint(self.run_dir, self.model, epoch + 1, self.history, self.keep)
+
+
+def save_checkpoint(run_dir: Path, model: keras.Model, epoch: int,
+                    history: dict[str, list[float]], keep: int) -> Path:
+    root = Path(run_dir) / CHECKPOINTS
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"epoch-{epoch:04d}"
+    tmp = root / f".epoch-{epoch:04d}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    model.save(tmp / "task.keras")
+    _write_json(tmp / "state.json", {"epoch": epoch, "history": history})
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    _write_text(root / LATEST, final.name)
+    epochs = sorted(p for p in root.glob("epoch-*") if p.is_dir())
+    for old in epochs[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    """The newest complete checkpoint folder of a run, or None."""
+    root = Path(run_dir) / CHECKPOINTS
+    marker = root / LATEST
+    if marker.is_file():
+        cand = root / marker.read_text().strip()
+        if (cand / "state.json").is_file() and (cand / "task.keras").is_file():
+            return cand
+    done = sorted(p for p in root.glob("epoch-*")
+                  if (p / "state.json").is_file() and (p / "task.keras").is_file())
+    return done[-1] if done else None
+
+
+def read_state(checkpoint: Path) -> dict[str, Any]:
+    return json.loads((checkpoint / "state.json").read_text())
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    _write_text(path, json.dumps(obj, indent=1))
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def build_optimizer(cfg: Any, steps_per_epoch: int, epochs: int) -> keras.optimizers.Optimizer:
+    """An optimizer from ``OptimizerConfig``; cosine decay spans the whole run."""
+    lr: Any = cfg.learning_rate
+    if cfg.schedule == "cosine":
+        total = max(1, steps_per_epoch * epochs)
+        warmup = int(cfg.warmup_epochs * steps_per_epoch)
+        lr = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=0.0 if warmup else cfg.learning_rate,
+            decay_steps=max(1, total - warmup), warmup_target=cfg.learning_rate if warmup else None,
+            warmup_steps=warmup)
+    common: dict[str, Any] = {"learning_rate": lr}
+    if cfg.clipnorm:
+        common["clipnorm"] = cfg.clipnorm
+    if cfg.name == "adam":
+        return keras.optimizers.Adam(**common)
+    if cfg.name == "adamw":
+        return keras.optimizers.AdamW(weight_decay=cfg.weight_decay or 0.004, **common)
+    if cfg.name == "sgd":
+        return keras.optimizers.SGD(momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                                    **common)
+    return keras.optimizers.RMSprop(weight_decay=cfg.weight_decay, **common)

@@ -1,0 +1,88 @@
+"""Loss, postprocessor and metrics of the classification task."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+
+from visionhooks import DataInfo, Evaluator
+
+from .config import CrossEntropyConfig, LabelsConfig, TopKConfig
+
+
+def build_crossentropy(config: CrossEntropyConfig, info: DataInfo) -> keras.losses.Loss:
+    """The seed's cross-entropy (negative multinomial log-likelihood) of integer labels."""
+    if config.label_smoothing:
+        return _SmoothedCrossEntropy(info.num_classes, config.label_smoothing)
+    return keras.losses.SparseCategoricalCrossentropy(name="crossentropy")
+
+
+@keras.saving.register_keras_serializable(package="visionhooks.classification")
+class _SmoothedCrossEntropy(keras.losses.Loss):
+    """Cross-entropy with label smoothing on integer labels."""
+
+    def __init__(self, num_classes: int, label_smoothing: float, **kwargs: Any) -> None:
+        super().__init__(name=kwargs.pop("name", "crossentropy"), **kwargs)
+        self.num_classes = num_classes
+        self.label_smoothing = label_smoothing
+
+    def call(self, y_true, y_pred):
+        onehot = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32"),
+                                   self.num_classes)
+        return keras.losses.categorical_crossentropy(onehot, y_pred,
+                                                     label_smoothing=self.label_smoothing)
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes,
+                "label_smoothing": self.label_smoothing}
+
+
+class Labels:
+    """Probabilities → ``{"labels", "scores", "probabilities"[, "top_k"]}`` (NumPy)."""
+
+    def __init__(self, config: LabelsConfig, info: DataInfo) -> None:
+        self.top_k = min(config.top_k, info.num_classes)
+
+    def __call__(self, outputs: Any) -> dict[str, np.ndarray]:
+        probs = np.asarray(outputs, dtype=np.float32)
+        labels = probs.argmax(axis=-1).astype(np.int32)
+        out = {"labels": labels, "scores": np.take_along_axis(probs, labels[:, None], -1)[:, 0],
+               "probabilities": probs}
+        if self.top_k > 1:
+            out["top_k"] = np.argsort(-probs, axis=-1)[:, : self.top_k].astype(np.int32)
+        return out
+
+
+def build_accuracy(config: Any, info: DataInfo) -> keras.metrics.Metric:
+    return keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+
+
+def build_top_k(config: TopKConfig, info: DataInfo) -> keras.metrics.Metric:
+    return keras.metrics.SparseTopKCategoricalAccuracy(k=config.k, name=f"top_{config.k}_accuracy")
+
+
+class Confusion(Evaluator):
+    """Confusion matrix (rows: true class, columns: predicted) and per-class accuracy."""
+
+    name = "confusion"
+
+    def __init__(self, config: Any, info: DataInfo) -> None:
+        self.num_classes = info.num_classes
+        self.class_names = list(info.class_names)
+        self.reset()
+
+    def reset(self) -> None:
+        self.matrix = np.zeros((self.num_classes, self.num_classes), np.int64)
+
+    def update(self, y_true: Any, outputs: np.ndarray) -> None:
+        pred = np.asarray(outputs).argmax(-1)
+        np.add.at(self.matrix, (np.asarray(y_true).reshape(-1), pred), 1)
+
+    def result(self) -> dict[str, Any]:
+        totals = self.matrix.sum(1)
+        per_class = np.where(totals > 0, np.diag(self.matrix) / np.maximum(totals, 1), np.nan)
+        return {"confusion_matrix": self.matrix.tolist(),
+                "per_class_accuracy": {name: (None if np.isnan(a) else float(a))
+                                       for name, a in zip(self.class_names, per_class)}}

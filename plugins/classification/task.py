@@ -1,0 +1,58 @@
+"""The classification task type: integer labels, cross-entropy, accuracy, figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from visionhooks import DataError, TaskType
+
+
+class ClassificationTask(TaskType):
+    """One label per image. Targets: integer class ids of shape (N,)."""
+
+    target = "labels"
+    default_loss = "crossentropy"
+    default_postprocessor = "labels"
+    default_metrics = ("accuracy", "confusion")
+    prediction_keys = ("labels", "scores", "probabilities")
+
+    def check_targets(self, y: Any, n: int) -> np.ndarray:
+        """Integer labels in [0, num_classes); (N, 1) is flattened, one-hot is decoded."""
+        y = np.asarray(y)
+        c = self.info.num_classes
+        if y.ndim == 2 and y.shape[1] == c and c > 1 and np.isin(y, (0, 1)).all() \
+                and (y.sum(1) == 1).all():
+            y = y.argmax(1)
+        elif y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise DataError(f"classification labels must have shape (N,) (or one-hot (N, {c}))."
+                            f" Received: shape={y.shape}")
+        if len(y) != n:
+            raise DataError(f"{n} images but {len(y)} labels")
+        if np.issubdtype(y.dtype, np.floating):
+            if not np.isfinite(y).all() or (y != np.round(y)).any():
+                bad = np.nonzero(~np.isfinite(y) | (y != np.round(y)))[0]
+                raise DataError(f"labels must be integer class ids; label {bad[0]} is "
+                                f"{y[bad[0]]!r}")
+        elif not np.issubdtype(y.dtype, np.integer):
+            raise DataError(f"labels must be integer class ids. Received: dtype={y.dtype}")
+        y = y.astype(np.int32)
+        out = (y < 0) | (y >= c)
+        if out.any():
+            i = int(np.nonzero(out)[0][0])
+            raise DataError(f"label {i} is {int(y[i])}, outside the valid range 0..{c - 1} "
+                            f"({c} classes); {int(out.sum())} labels are out of range")
+        return y
+
+    def figures(self, task: Any, x: np.ndarray, y: np.ndarray, out_dir: Path) -> list[Path]:
+        from .figures import confusion_figure, misclassified_figure
+
+        pred = task.predict(x)
+        return [misclassified_figure(x, y, pred["probabilities"], self.info.class_names,
+                                     out_dir / "misclassified.png"),
+                confusion_figure(y, pred["labels"], self.info.class_names,
+                                 out_dir / "confusion.png")]
