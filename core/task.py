@@ -243,7 +243,8 @@ class Task:
             verbose: 0 silent, 1 a tqdm bar per epoch.
         """
         keras = backend.keras()
-        from .training import EpochCheckpoint, TqdmProgress, latest_checkpoint, read_state
+        from .training import EpochCheckpoint, EpochSeed, TqdmProgress, latest_checkpoint, \
+            read_state, restore_seed_states
 
         tc = self.config.train
         epochs = tc.epochs if epochs is None else epochs
@@ -268,6 +269,7 @@ class Task:
                 self._restore(ckpt)
                 state = read_state(ckpt)
                 initial_epoch, previous = int(state["epoch"]), state.get("history", {})
+                restore_seed_states(self.model, state.get("seed_states"))
                 if verbose:
                     print(f"resuming from {ckpt} (epoch {initial_epoch})")
             elif verbose:
@@ -278,6 +280,8 @@ class Task:
         if self.config.seed is not None:
             keras.utils.set_random_seed(self.config.seed + initial_epoch)
         cbs: list[Any] = []
+        if self.config.seed is not None:  # first: before anything draws from the generators
+            cbs.append(EpochSeed(self.config.seed))
         if verbose:
             cbs.append(TqdmProgress())
         if checkpoint:

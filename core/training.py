@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 from tqdm.auto import tqdm
 
 CHECKPOINTS = "checkpoints"
@@ -72,6 +73,43 @@ def _fmt(logs: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+class EpochSeed(keras.callbacks.Callback):
+    """Reseeds Python, NumPy and Keras from ``seed + epoch`` as every epoch begins.
+
+    Keras draws each epoch's shuffle order from the global NumPy generator, so without
+    this the order of epoch ``k`` would depend on how many epochs ran before it in this
+    process, and a resumed run would see other batches than an uninterrupted one.
+    """
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        self.seed = seed
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        keras.utils.set_random_seed(self.seed + epoch)
+
+
+def seed_states(model: keras.Model) -> list[list[int]]:
+    """The states of the model's ``SeedGenerator``s (dropout ...), in a stable order.
+
+    Keras leaves them out of ``.keras`` files (``Layer.save_own_variables`` saves weights
+    only), so checkpoints store them beside the model to resume the same random stream.
+    """
+    return [np.asarray(v.value).tolist() for v in _seed_variables(model)]
+
+
+def restore_seed_states(model: keras.Model, states: list[list[int]] | None) -> None:
+    variables = _seed_variables(model)
+    if states is None or len(states) != len(variables):
+        return  # an older checkpoint or another architecture: keep fresh generators
+    for v, s in zip(variables, states):
+        v.assign(np.asarray(s, dtype=v.dtype))
+
+
+def _seed_variables(model: keras.Model) -> list[Any]:
+    return [v for v in model.variables if v.name == "seed_generator_state"]
+
+
 class EpochCheckpoint(keras.callbacks.Callback):
     """Writes the whole task and its optimizer state at the end of every epoch.
 
@@ -106,7 +144,8 @@ def save_checkpoint(run_dir: Path, model: keras.Model, epoch: int,
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     model.save(tmp / "task.keras")
-    _write_json(tmp / "state.json", {"epoch": epoch, "history": history})
+    _write_json(tmp / "state.json", {"epoch": epoch, "history": history,
+                                     "seed_states": seed_states(model)})
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import socket
 import warnings
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -80,13 +82,18 @@ def find(config: MNISTConfig) -> tuple[Path | None, list[str]]:
 def read_npz(path: Path) -> dict[str, np.ndarray]:
     """Read and check a Keras-layout MNIST file."""
     try:
-        with np.load(path, allow_pickle=False) as f:
+        f = np.load(path, allow_pickle=False)
+        if not isinstance(f, np.lib.npyio.NpzFile):  # a bare .npy array
+            raise DataError(f"{path} is not a Keras mnist.npz: it holds a single array, "
+                            f"expected an .npz archive with keys {KEYS}")
+        with f:
             arrays = {k: f[k] for k in KEYS}
     except KeyError as exc:
         raise DataError(f"{path} is not a Keras mnist.npz: it lacks {exc}; expected keys "
                         f"{KEYS}") from exc
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from exc
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        # empty or truncated files, broken archives, corrupt members
+        raise DataError(f"cannot read {path}: {type(exc).__name__}: {exc}") from exc
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.ndim != 3 or x.shape[1:] != (28, 28) or len(x) != len(y):

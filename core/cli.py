@@ -1,0 +1,279 @@
+"""The ``visionhooks`` command: plugins, components, schema, train, evaluate, predict.
+
+Listing commands import neither JAX nor Keras; training commands import them on use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import __version__
+from .errors import VisionhooksError
+from .hookspecs import KINDS
+
+
+def _plural(kind: str) -> str:
+    return kind + ("es" if kind.endswith("s") else "s")
+
+
+def _host():
+    from .manager import host
+
+    return host()
+
+
+# -- listing -------------------------------------------------------------------
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    infos = _host().plugins()
+    if args.kind:
+        infos = [i for i in infos if args.kind in i.components]
+    if args.json:
+        rows = []
+        for i in infos:
+            d = i.to_dict()
+            if not args.traceback:
+                d.pop("problems")
+                d["traceback"] = i.traceback
+            rows.append(d)
+        print(json.dumps(rows, indent=2))
+        return 0
+    for i in infos:
+        print(f"{i.name}  {i.version or '-'}  ({i.distribution or 'registered in-process'})  "
+              f"[{i.status}]")
+        for kind in KINDS:
+            if kind in i.components:
+                print(f"    {_plural(kind):15} {', '.join(i.components[kind])}")
+        for p in i.problems:
+            print(f"    ERROR ({p.stage}): {p.message}")
+            if args.traceback and p.traceback:
+                print("      " + p.traceback.rstrip().replace("\n", "\n      "))
+    failed = sum(1 for i in infos if i.problems)
+    print(f"{len(infos)} plugins, {failed} with errors"
+          + (" (--traceback for details)" if failed and not args.traceback else ""))
+    return 0
+
+
+def cmd_components(args: argparse.Namespace) -> int:
+    host = _host()
+    kinds = [args.kind] if args.kind else list(KINDS)
+    rows = []
+    for kind in kinds:
+        host.components(kind)  # validates the kind (error lists the kinds)
+        for c in sorted(host.registry.all(kind), key=lambda c: c.name):
+            rows.append({"kind": kind, "name": c.name, "plugin": c.plugin,
+                         "tasks": list(c.tasks) if c.tasks else None,
+                         "description": c.metadata.get("description", ""),
+                         "parameters": sorted(c.config.model_fields)})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for kind in kinds:
+        print(f"{_plural(kind)}:")
+        for r in (r for r in rows if r["kind"] == kind):
+            tasks = f" [{', '.join(r['tasks'])}]" if r["tasks"] else ""
+            print(f"  {r['name']:18} {r['plugin']:16} {r['description']}{tasks}")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from .schema import task_config_schema
+
+    print(json.dumps(task_config_schema(_host()), indent=args.indent))
+    return 0
+
+
+# -- training and inference ---------------------------------------------------------
+
+
+def _load_dataset(spec: Any) -> Any:
+    from . import datasets
+
+    return datasets.load(spec.name, **spec.params)
+
+
+def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+
+
+def _print_metrics(metrics: dict[str, Any], prefix: str = "test") -> None:
+    for k, v in _scalars(metrics).items():
+        print(f"{prefix} {k}: {v:.4f}")
+    per_class = metrics.get("per_class_accuracy")
+    if isinstance(per_class, dict):
+        print(f"{prefix} per-class accuracy: " + ", ".join(
+            f"{k}={'n/a' if v is None else f'{v:.3f}'}" for k, v in per_class.items()))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .config import apply_overrides, parse_task_config, read_config_file
+
+    raw = read_config_file(args.config)
+    overrides = list(args.set or [])
+    if args.epochs is not None:
+        overrides.append(f"train.epochs={args.epochs}")
+    if args.batch_size is not None:
+        overrides.append(f"train.batch_size={args.batch_size}")
+    if args.data_path is not None:
+        overrides.append(f"data.path={json.dumps(args.data_path)}")
+    config = parse_task_config(apply_overrides(raw, overrides))
+    if config.data is None:
+        raise VisionhooksError(f"{args.config} has no [data] section: name the dataset to "
+                               f"train on, e.g. data = {{ name = \"mnist\" }}")
+    t0 = time.perf_counter()
+    from .task import Task
+
+    data = _load_dataset(config.data)
+    print(f"data: {config.data.name} from {data.source or 'memory'}: {len(data.train)} train / "
+          f"{len(data.test)} test images, input {data.info.input_shape}, "
+          f"{data.info.num_classes} classes")
+    task = Task.from_config(config, data=data)
+    print(f"task: {config.task.name}, model {config.model.name} "
+          f"({task.network.count_params():,} parameters), loss "
+          f"{task.components['loss'].name}, optimizer {config.optimizer.name} "
+          f"lr={config.optimizer.learning_rate:g}")
+    run_dir = Path(args.run_dir or config.train.run_dir or Path("runs") / Path(args.config).stem)
+    print(f"run directory: {run_dir} (resume with --resume)")
+    task.fit(data.train, run_dir=run_dir, resume=args.resume, verbose=0 if args.quiet else 1)
+    metrics = task.evaluate(data.test)
+    print(f"trained in {time.perf_counter() - t0:.1f} s")
+    _print_metrics(metrics)
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    figures = task.figures(data.test, run_dir / "figures")
+    print(f"model: {run_dir / 'model.keras'}")
+    for f in figures:
+        print(f"figure: {f}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .config import ComponentSpec, apply_overrides
+    from .saving import load
+
+    task = load(args.model)
+    spec = task.config.data.dump() if task.config.data else None
+    if args.data:
+        spec = {"name": args.data}
+    if spec is None:
+        raise VisionhooksError("the saved task names no dataset: pass --data NAME")
+    spec = apply_overrides({"data": spec}, list(args.set or []))["data"]
+    data = _load_dataset(ComponentSpec.model_validate(spec))
+    metrics = task.evaluate(data.test, batch_size=args.batch_size)
+    if args.figures:
+        metrics["figures"] = [str(p) for p in task.figures(data.test, args.figures)]
+    if args.json:
+        print(json.dumps(metrics, indent=1))
+    else:
+        print(f"data: {spec['name']} from {data.source}: {len(data.test)} test images")
+        _print_metrics(metrics)
+        for f in metrics.get("figures", []):
+            print(f"figure: {f}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .datasets.image_folder import read_image
+    from .saving import load
+
+    task = load(args.model)
+    h, w, c = task.info.input_shape
+    if c not in (1, 3):
+        raise VisionhooksError(f"predict reads grayscale or RGB image files; this model takes "
+                               f"{c} channels")
+    images = np.stack([read_image(Path(p), (h, w), "grayscale" if c == 1 else "rgb")
+                       for p in args.images])
+    pred = task.predict(images)
+    names = task.class_names
+    rows = []
+    for i, path in enumerate(args.images):
+        row: dict[str, Any] = {"image": path}
+        for k, v in pred.items():
+            row[k] = np.asarray(v[i]).tolist()
+        if "labels" in pred:
+            row["class_name"] = names[int(pred["labels"][i])]
+        rows.append(row)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        for r in rows:
+            extra = f"  score {r['scores']:.3f}" if "scores" in r else ""
+            print(f"{r['image']}: {r.get('class_name', '')}{extra}")
+    return 0
+
+
+# -- entry point ---------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="visionhooks", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"visionhooks {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("plugins", help="list discovered plugins and their load errors")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.add_argument("--kind", choices=KINDS, help="only plugins registering this kind")
+    s.add_argument("--traceback", action="store_true", help="show load tracebacks")
+    s.set_defaults(func=cmd_plugins)
+
+    s = sub.add_parser("components", help="list registered components")
+    s.add_argument("kind", nargs="?", help=f"one of {', '.join(KINDS)}")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_components)
+
+    s = sub.add_parser("schema", help="print the JSON Schema of a task config")
+    s.add_argument("--indent", type=int, default=2)
+    s.set_defaults(func=cmd_schema)
+
+    s = sub.add_parser("train", help="train and evaluate a task from a TOML/JSON config")
+    s.add_argument("config", help="path to the task config (.toml or .json)")
+    s.add_argument("--run-dir", help="checkpoints, model and figures (default runs/<config>)")
+    s.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    s.add_argument("--epochs", type=int)
+    s.add_argument("--batch-size", type=int)
+    s.add_argument("--data-path", help="dataset file or folder (sets data.path)")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set optimizer.learning_rate=0.01")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("evaluate", help="evaluate a saved task on its dataset's test split")
+    s.add_argument("model", help="a .keras task file")
+    s.add_argument("--data", help="dataset name (default: the one it was trained on)")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="dataset parameter, e.g. --set data.path=/data/mnist.npz")
+    s.add_argument("--batch-size", type=int)
+    s.add_argument("--figures", help="write the task's figures (PNG) to this folder")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("predict", help="predict image files with a saved task")
+    s.add_argument("model", help="a .keras task file")
+    s.add_argument("images", nargs="+", help="image files (read with Pillow, resized)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_predict)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except VisionhooksError as exc:
+        print(f"visionhooks: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("visionhooks: interrupted (checkpoints of finished epochs are kept; use "
+              "--resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""visionhooks-tinycnn: an example third-party plugin."""

@@ -1,0 +1,144 @@
+"""The ``visionhooks`` command: listing, schema, train → evaluate → predict, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from visionhooks.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_plugins_json_lists_builtins_and_thirdparty(capsys):
+    code, out, _ = run(capsys, "plugins", "--json")
+    assert code == 0
+    rows = {r["name"]: r for r in json.loads(out)}
+    cls = rows["classification"]
+    assert set(cls) >= {"name", "version", "distribution", "entry_point", "components", "hooks",
+                        "status", "error", "traceback"}
+    assert cls["distribution"] == "visionhooks" and cls["status"] == "ok"
+    assert cls["components"]["model"] == ["lenet5", "mlp"]
+    assert "register_models" in cls["hooks"]
+    assert rows["datasets"]["components"]["dataset"] == ["image-folder", "mnist"]
+
+
+def test_plugins_table_shows_load_errors(capsys, tmp_path, monkeypatch):
+    import visionhooks as vh
+
+    class Broken:
+        @vh.hookimpl
+        def register_models(self, register):
+            raise RuntimeError("boom while registering")
+
+    vh.register_plugin(Broken(), name="broken-example")
+    try:
+        code, out, _ = run(capsys, "plugins")
+        assert code == 0
+        assert "broken-example" in out and "boom while registering" in out
+        assert "[partial]" in out or "[failed]" in out
+        assert "lenet5, mlp" in out  # the others still work
+    finally:
+        vh.unregister_plugin("broken-example")
+
+
+def test_listing_is_fast_and_light():
+    code = ("import sys, time; t = time.perf_counter(); from visionhooks.cli import main; "
+            "main(['plugins']); "
+            "assert 'jax' not in sys.modules and 'keras' not in sys.modules, 'heavy import'")
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert time.perf_counter() - start < 5.0  # generous on a loaded CI machine
+
+
+def test_components_and_schema(capsys):
+    code, out, _ = run(capsys, "components", "model", "--json")
+    assert code == 0
+    names = {r["name"]: r for r in json.loads(out)}
+    assert "hidden_units" in names["mlp"]["parameters"]
+    code, out, _ = run(capsys, "schema")
+    schema = json.loads(out)
+    text = json.dumps(schema)
+    for field in ("task", "model", "loss", "optimizer", "train", "data"):
+        assert field in schema["properties"]
+    for param in ("kernel_size", "hidden_units", "label_smoothing", "train_size"):
+        assert param in text, param
+    code, _, err = run(capsys, "components", "modle")
+    assert code == 2 and "did you mean 'model'" in err.lower()
+
+
+@pytest.fixture()
+def tiny_config(tmp_path):
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(
+        'task = "classification"\nseed = 1\n[model]\nname = "lenet5"\n'
+        '[train]\nepochs = 2\nbatch_size = 64\n'
+        '[data]\nname = "mnist"\ntrain_size = 512\ntest_size = 128\n')
+    return cfg
+
+
+def test_train_evaluate_predict(capsys, tmp_path, tiny_config):
+    run_dir = tmp_path / "run"
+    code, out, err = run(capsys, "train", str(tiny_config), "--run-dir", str(run_dir),
+                         "--set", "optimizer.learning_rate=0.003")
+    assert code == 0, err
+    assert "test accuracy:" in out
+    assert "epoch 2/2" in err  # the tqdm bar
+    model = run_dir / "model.keras"
+    assert model.is_file() and (run_dir / "metrics.json").is_file()
+    assert (run_dir / "figures" / "misclassified.png").is_file()
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    code, out, err = run(capsys, "evaluate", str(model), "--json")
+    assert code == 0, err
+    assert json.loads(out)["accuracy"] == pytest.approx(saved["accuracy"])
+    # resume after the last epoch trains nothing more and keeps the history
+    code, out, err = run(capsys, "train", str(tiny_config), "--run-dir", str(run_dir),
+                         "--resume", "--set", "optimizer.learning_rate=0.003")
+    assert code == 0, err
+    assert "resuming from" in out and "already trained" in out
+    # a different config must not silently resume someone else's run
+    code, out, err = run(capsys, "train", str(tiny_config), "--run-dir", str(run_dir),
+                         "--resume", "--quiet")
+    assert code == 2 and "different 'optimizer'" in err
+    # predict image files
+    import visionhooks as vh
+
+    data = vh.datasets.load("mnist", train_size=1, test_size=3)
+    paths = []
+    for i, img in enumerate(data.test.x):
+        p = tmp_path / f"digit{i}.png"
+        Image.fromarray((img[..., 0] * 255).astype(np.uint8)).save(p)
+        paths.append(str(p))
+    code, out, err = run(capsys, "predict", str(model), *paths, "--json")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [r["image"] for r in rows] == paths
+    assert all(0 <= r["labels"] < 10 and len(r["probabilities"]) == 10 for r in rows)
+
+
+def test_train_errors_name_the_problem(capsys, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('task = "classification"\n[model]\nname = "lenet55"\n[data]\nname = "mnist"\n')
+    code, _, err = run(capsys, "train", str(bad))
+    assert code == 2 and "unknown model 'lenet55'" in err and "Did you mean 'lenet5'" in err
+    bad.write_text('task = "classification"\n[model]\nname = "lenet5"\nkernel_size = "big"\n'
+                   '[data]\nname = "mnist"\n')
+    code, _, err = run(capsys, "train", str(bad))
+    assert code == 2 and "kernel_size" in err
+    bad.write_text('task = "classification"\n[model\nname = "lenet5"\n')
+    code, _, err = run(capsys, "train", str(bad))
+    assert code == 2 and "bad.toml" in err
+    code, _, err = run(capsys, "train", str(tmp_path / "missing.toml"))
+    assert code == 2 and "not found" in err

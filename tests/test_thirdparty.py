@@ -1,0 +1,42 @@
+"""The example third-party plugin, installed by the test command, found by entry point."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import visionhooks as vh
+
+
+@pytest.fixture(scope="module")
+def info():
+    infos = {p.name: p for p in vh.plugins()}
+    if "tinycnn" not in infos:
+        pytest.fail("visionhooks-tinycnn is not installed: run the README's test command "
+                    "(pip install -e '.[test]' ./examples/thirdparty_plugin)")
+    return infos["tinycnn"]
+
+
+def test_discovered_through_its_entry_point(info):
+    assert info.distribution == "visionhooks-tinycnn"
+    assert info.version == "0.1.0"
+    assert info.entry_point == "visionhooks_tinycnn.hooks"
+    assert info.components == {"model": ["tiny-cnn"]}
+    assert info.status == "ok" and info.error is None
+    assert "tiny-cnn" in vh.components("model")
+
+
+def test_compose_train_save_load(info, tmp_path):
+    data = vh.datasets.load("mnist", train_size=512, test_size=128)
+    task = vh.compose(task="classification", model="tiny-cnn", data=data,
+                      optimizer={"learning_rate": 3e-3})
+    history = task.fit(data.train, epochs=3, batch_size=64, run_dir=tmp_path / "run", verbose=0)
+    losses = history.history["loss"]
+    assert losses[-1] < losses[0], losses
+    metrics = task.evaluate(data.test)
+    assert 0.0 <= metrics["accuracy"] <= 1.0
+    path = task.save(tmp_path / "tiny.keras")
+    loaded = vh.load(path)
+    assert loaded.provenance()["tiny-cnn"]["distribution"] == "visionhooks-tinycnn"
+    np.testing.assert_array_equal(loaded.predict(data.test.x, raw=True),
+                                  task.predict(data.test.x, raw=True))
