@@ -97,9 +97,9 @@ class Host:
         self._strict = _env_flag("VISIONHOOKS_STRICT_PLUGINS") if strict is None else strict
         self._loaded = False
         self._lock = threading.RLock()
-        if _env_flag("VISIONHOOKS_TRACE_PLUGINS"):
-            self.pm.trace.root.setwriter(lambda msg: print(msg, end="", file=sys.stderr))
-            self.pm.enable_tracing()
+        # The host calls implementations itself (one try per plugin), not through
+        # ``pm.hook``, so pluggy's tracing would never fire: trace those calls here.
+        self._tracing = _env_flag("VISIONHOOKS_TRACE_PLUGINS")
 
     # -- discovery ---------------------------------------------------------------
 
@@ -236,6 +236,7 @@ class Host:
                     continue
                 register = self.registry.make_register(
                     kind, info.name, lambda first, dup: self._duplicate(first, dup))
+                self._trace(f"{hook_name} of plugin {info.name!r}")
                 try:
                     impl.function(**{a: register for a in impl.argnames if a == "register"})
                 except Exception as exc:
@@ -255,6 +256,10 @@ class Host:
     def _record(self, info: PluginInfo, stage: str, exc: BaseException) -> None:
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         info.problems.append(LoadProblem(stage, f"{type(exc).__name__}: {exc}", tb))
+
+    def _trace(self, message: str) -> None:
+        if self._tracing:
+            print(f"visionhooks trace: calling {message}", file=sys.stderr)
 
     @staticmethod
     def _problem(info: PluginInfo, stage: str, message: str) -> None:
@@ -287,6 +292,7 @@ class Host:
         self.load()
         results = []
         for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
+            self._trace(f"{hook_name} of plugin {impl.plugin_name!r}")
             try:
                 out = impl.function(**{a: kwargs[a] for a in impl.argnames})
             except Exception as exc:

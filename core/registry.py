@@ -165,7 +165,8 @@ def unknown_message(kind: str, name: str, names: list[str],
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
     if close:
         msg += " Did you mean " + " or ".join(repr(c) for c in close) + "?"
-    msg += f" Registered {kind}s: " + (", ".join(names) if names else "(none)") + "."
+    plural = kind + ("es" if kind.endswith("s") else "s")  # "losses", not "losss"
+    msg += f" Registered {plural}: " + (", ".join(names) if names else "(none)") + "."
     if failed_plugins:
         msg += " These plugins failed to load and may have provided it: " + "; ".join(
             f"{p} ({why})" for p, why in failed_plugins.items()) + ". Run `visionhooks plugins`."

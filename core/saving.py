@@ -36,7 +36,7 @@ def load(path: str | Path, host: Host | None = None) -> Any:
     Components are rebuilt from installed plugins (a missing one names the package to
     install); weights and compile state load with Keras ``safe_mode=True``.
     """
-    from .task import Task, resolve
+    from .task import Task, building_with, resolve
 
     host = host or default_host()
     config = read_task_file(path)
@@ -51,7 +51,8 @@ def load(path: str | Path, host: Host | None = None) -> Any:
         resolve("metric", metric["name"], provenance, host)
     keras = backend.keras()
     try:
-        model = keras.saving.load_model(path, safe_mode=True)
+        with building_with(host):
+            model = keras.saving.load_model(path, safe_mode=True)
     except Exception as exc:
         raise CheckpointError(f"cannot load {str(path)!r}: {type(exc).__name__}: {exc}") from exc
     return Task.from_model(model, host=host)

@@ -6,6 +6,8 @@ A ``Task`` owns a ``TaskModel`` (a ``keras.Model``) and the parts around it; ``f
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime
 import math
 from pathlib import Path
@@ -30,10 +32,26 @@ def _kind(field: str) -> str:
     return "postprocessor" if field == "postprocess" else field
 
 
+# The host whose components a ``TaskModel`` is built from while a Task with an explicit
+# host composes, loads or restores one (Keras' ``from_config`` cannot pass it along).
+_BUILD_HOST: contextvars.ContextVar[Host | None] = contextvars.ContextVar(
+    "visionhooks_build_host", default=None)
+
+
+@contextlib.contextmanager
+def building_with(host: Host):
+    """Build ``TaskModel``s from ``host``'s components inside this block."""
+    token = _BUILD_HOST.set(host)
+    try:
+        yield host
+    finally:
+        _BUILD_HOST.reset(token)
+
+
 def resolve(kind: str, name: str, provenance: dict[str, Any] | None = None,
             host: Host | None = None) -> Component:
     """The component, or an error that also says which package a saved task needs."""
-    host = host or default_host()
+    host = host or _BUILD_HOST.get() or default_host()
     try:
         return host.component(kind, name)
     except ComponentNotFoundError as exc:
@@ -110,8 +128,10 @@ class Task:
 
             if config.seed is not None:
                 keras.utils.set_random_seed(config.seed)
-            model = TaskModel(self._resolved_config().dump(), info.model_dump(mode="json"),
-                              self.provenance(), name=f"{config.task.name}_{config.model.name}")
+            with building_with(self.host):
+                model = TaskModel(self._resolved_config().dump(), info.model_dump(mode="json"),
+                                  self.provenance(),
+                                  name=f"{config.task.name}_{config.model.name}")
         self.model = model
         self.run_dir: Path | None = None
 
@@ -164,7 +184,8 @@ class Task:
             if comp.kind != "task" and comp.tasks is not None and task not in comp.tasks:
                 raise IncompatibleComponentsError(
                     f"{comp.kind} {comp.name!r} (plugin {comp.plugin!r}) serves task types "
-                    f"{list(comp.tasks)}, not {task!r}. Registered {comp.kind}s for {task!r}: "
+                    f"{list(comp.tasks)}, not {task!r}. Registered "
+                    f"{comp.kind + ('es' if comp.kind.endswith('s') else 's')} for {task!r}: "
                     f"{self._names_for(comp.kind, task)}")
 
     def _names_for(self, kind: str, task: str) -> list[str]:
@@ -308,7 +329,8 @@ class Task:
 
     def _restore(self, ckpt: Path) -> None:
         keras = backend.keras()
-        loaded = keras.saving.load_model(ckpt / "task.keras", safe_mode=True)
+        with building_with(self.host):
+            loaded = keras.saving.load_model(ckpt / "task.keras", safe_mode=True)
         saved = TaskConfig.model_validate(loaded.task_config)
         mine = self._resolved_config()
         for field in ("task", "model", "loss", "postprocess", "metrics", "augment",

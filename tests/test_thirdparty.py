@@ -40,3 +40,11 @@ def test_compose_train_save_load(info, tmp_path):
     assert loaded.provenance()["tiny-cnn"]["distribution"] == "visionhooks-tinycnn"
     np.testing.assert_array_equal(loaded.predict(data.test.x, raw=True),
                                   task.predict(data.test.x, raw=True))
+
+
+def test_conformance_kit_passes_for_the_thirdparty_model(info, tmp_path):
+    from visionhooks.testing import check_model
+
+    task = check_model("tiny-cnn", task="classification", params={"filters": [4]},
+                       input_shape=(20, 24, 3), num_classes=5, tmp_path=tmp_path)
+    assert task.network.output_shape == (None, 5)

@@ -82,15 +82,19 @@ def find(config: MNISTConfig) -> tuple[Path | None, list[str]]:
 def read_npz(path: Path) -> dict[str, np.ndarray]:
     """Read and check a Keras-layout MNIST file."""
     try:
-        f = np.load(path, allow_pickle=False)
-        if not isinstance(f, np.lib.npyio.NpzFile):  # a bare .npy array
-            raise DataError(f"{path} is not a Keras mnist.npz: it holds a single array, "
-                            f"expected an .npz archive with keys {KEYS}")
-        with f:
+        # Our own handle: np.load leaks its file when the archive is broken.
+        with open(path, "rb") as handle:
+            f = np.load(handle, allow_pickle=False)
+            if not isinstance(f, np.lib.npyio.NpzFile):  # a bare .npy array
+                raise DataError(f"{path} is not a Keras mnist.npz: it holds a single array, "
+                                f"expected an .npz archive with keys {KEYS}")
+            missing = [k for k in KEYS if k not in f.files]
+            if missing:
+                raise DataError(f"{path} is not a Keras mnist.npz: it lacks {missing}; "
+                                f"expected keys {KEYS}")
             arrays = {k: f[k] for k in KEYS}
-    except KeyError as exc:
-        raise DataError(f"{path} is not a Keras mnist.npz: it lacks {exc}; expected keys "
-                        f"{KEYS}") from exc
+    except DataError:
+        raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         # empty or truncated files, broken archives, corrupt members
         raise DataError(f"cannot read {path}: {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,326 @@
+"""Built-in datasets: MNIST lookup order and file checks; image folders read with Pillow.
+
+Nothing here downloads: ``VISIONHOOKS_OFFLINE=1`` (conftest) or ``download=False``.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import visionhooks as vh
+from visionhooks.datasets import Dataset, Split
+from visionhooks.errors import DataError, DatasetNotFoundError
+
+REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist.npz"
+
+
+def write_mnist(path: Path, n_train: int, n_test: int = 4, **override) -> Path:
+    """A tiny file in the Keras ``mnist.npz`` layout; ``n_train`` tells files apart."""
+    rng = np.random.default_rng(n_train)
+    arrays = {"x_train": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+              "y_train": rng.integers(0, 10, n_train).astype(np.uint8),
+              "x_test": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+              "y_test": rng.integers(0, 10, n_test).astype(np.uint8)}
+    arrays.update(override)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+    return path
+
+
+@pytest.fixture
+def places(tmp_path, monkeypatch):
+    """Empty VISIONHOOKS_DATA and Keras cache folders (KERAS_HOME) in tmp_path."""
+    data, home = tmp_path / "data", tmp_path / "keras_home"
+    data.mkdir()
+    (home / "datasets").mkdir(parents=True)
+    monkeypatch.setenv("VISIONHOOKS_DATA", str(data))
+    monkeypatch.setenv("KERAS_HOME", str(home))
+    monkeypatch.setenv("VISIONHOOKS_OFFLINE", "1")
+    return data, home / "datasets" / "mnist.npz"
+
+
+def load_quietly(**params) -> Dataset:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # finding the file must not warn
+        return vh.datasets.load("mnist", **params)
+
+
+def test_explicit_path_comes_first(places, tmp_path):
+    data, cache = places
+    write_mnist(data / "mnist.npz", 13)
+    write_mnist(cache, 14)
+    mine = write_mnist(tmp_path / "mine" / "mnist.npz", 12)
+    for path in (mine, mine.parent):  # a file, or a folder holding mnist.npz
+        ds = load_quietly(path=str(path))
+        assert len(ds.train) == 12 and ds.source == str(mine)
+
+
+def test_explicit_path_that_does_not_exist(places, tmp_path):
+    with pytest.raises(DatasetNotFoundError, match="MNIST not found at path="):
+        vh.datasets.load("mnist", path=str(tmp_path / "nowhere"))
+
+
+def test_visionhooks_data_comes_before_the_keras_cache(places, monkeypatch):
+    data, cache = places
+    write_mnist(data / "mnist.npz", 13)
+    write_mnist(cache, 14)
+    ds = load_quietly()
+    assert len(ds.train) == 13 and ds.source == str(data / "mnist.npz")
+    monkeypatch.setenv("VISIONHOOKS_DATA", str(data / "mnist.npz"))  # a file works too
+    assert len(load_quietly().train) == 13
+
+
+def test_keras_cache_when_visionhooks_data_has_nothing(places, monkeypatch):
+    _, cache = places
+    write_mnist(cache, 14)
+    assert load_quietly().source == str(cache)
+    monkeypatch.delenv("VISIONHOOKS_DATA")
+    assert len(load_quietly().train) == 14
+
+
+def test_nothing_found_uses_the_sample_and_names_every_place_looked(places):
+    data, cache = places
+    with pytest.warns(UserWarning) as record:
+        ds = vh.datasets.load("mnist")
+    msg = str(record[0].message)
+    assert f"{data / 'mnist.npz'} (VISIONHOOKS_DATA)" in msg
+    assert f"{cache} (Keras cache)" in msg
+    assert "download (disabled by VISIONHOOKS_OFFLINE)" in msg
+    assert "bundled sample" in msg
+    assert ds.source == "bundled sample"
+    assert (len(ds.train), len(ds.test)) == (2000, 500)
+    assert ds.info.input_shape == (28, 28, 1) and ds.info.num_classes == 10
+
+
+def test_unset_data_variable_and_download_off_are_named(places, monkeypatch):
+    monkeypatch.delenv("VISIONHOOKS_DATA")
+    monkeypatch.delenv("VISIONHOOKS_OFFLINE")
+    with pytest.warns(UserWarning) as record:
+        vh.datasets.load("mnist", download=False, train_size=10)
+    msg = str(record[0].message)
+    assert "VISIONHOOKS_DATA (not set)" in msg and "download (disabled)" in msg
+
+
+def test_full_true_raises_with_the_same_message(places):
+    data, cache = places
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DatasetNotFoundError) as exc:
+            vh.datasets.load("mnist", full=True)
+    msg = str(exc.value)
+    assert "the full MNIST set was not found" in msg
+    assert str(data / "mnist.npz") in msg and str(cache) in msg
+    assert "download (disabled by VISIONHOOKS_OFFLINE)" in msg
+    assert "VISIONHOOKS_DATA" in msg and "path=" in msg  # how to get it
+
+
+def test_full_false_uses_the_sample_silently(places):
+    data, _ = places
+    write_mnist(data / "mnist.npz", 13)
+    ds = load_quietly(full=False, train_size=100, test_size=20)
+    assert ds.source == "bundled sample" and (len(ds.train), len(ds.test)) == (100, 20)
+
+
+def test_splits_follow_the_data_model(places):
+    data, _ = places
+    path = write_mnist(data / "mnist.npz", 13, n_test=6)
+    raw = np.load(path)
+    ds = load_quietly(train_size=5)
+    x, y = ds.train
+    assert x.shape == (5, 28, 28, 1) and x.dtype == np.float32 and y.dtype == np.int32
+    assert np.array_equal(x[..., 0], raw["x_train"][:5] / np.float32(255))
+    assert np.array_equal(y, raw["y_train"][:5])
+    assert len(ds.test) == 6 and ds.test.take(2).x.shape == (2, 28, 28, 1)
+    assert ds.info.class_names == tuple("0123456789")
+
+
+def _garbage(p):
+    p.write_bytes(b"this is not an npz file at all")
+
+
+def _empty(p):
+    p.write_bytes(b"")
+
+
+def _truncated(p):
+    write_mnist(p, 13)
+    p.write_bytes(p.read_bytes()[:400])
+
+
+def _npy(p):
+    with open(p, "wb") as f:
+        np.save(f, np.zeros((3, 28, 28), np.uint8))
+
+
+def _missing_key(p):
+    with open(p, "wb") as f:
+        np.savez(f, x_train=np.zeros((2, 28, 28), np.uint8))
+
+
+def _wrong_shape(p):
+    write_mnist(p, 4, x_train=np.zeros((4, 32, 32), np.uint8))
+
+
+def _wrong_length(p):
+    write_mnist(p, 4, y_test=np.zeros(7, np.uint8))
+
+
+@pytest.mark.parametrize("make, message", [
+    (_garbage, "cannot read"), (_empty, "cannot read"), (_truncated, "cannot read"),
+    (_npy, "holds a single array"), (_missing_key, "lacks ['y_train', 'x_test', 'y_test']"),
+    (_wrong_shape, "x_train must be (N, 28, 28)"), (_wrong_length, "x_test must be (N, 28, 28)"),
+])
+def test_malformed_files_are_data_errors_naming_the_file(places, tmp_path, make, message):
+    bad = tmp_path / "bad" / "mnist.npz"
+    bad.parent.mkdir()
+    make(bad)
+    with pytest.raises(DataError) as exc:
+        vh.datasets.load("mnist", path=str(bad))
+    msg = str(exc.value)
+    assert str(bad) in msg and message in msg
+    assert msg.count(str(bad)) == 1  # one clear message, not an error wrapped in another
+
+
+@pytest.mark.skipif(not REAL.is_file(), reason="the real MNIST is not beside this checkout")
+def test_conftest_points_at_the_real_mnist():
+    assert os.environ["VISIONHOOKS_DATA"] == str(REAL.parent)
+    ds = load_quietly(train_size=50, test_size=10, full=True)
+    assert ds.source == str(REAL)
+    assert (len(ds.train), len(ds.test)) == (50, 10)
+    assert set(np.unique(ds.train.y)) <= set(range(10))
+    assert 0.0 <= ds.train.x.min() and ds.train.x.max() <= 1.0
+
+
+# -- image-folder --------------------------------------------------------------------
+
+COLOURS = {"cat": (220, 20, 20), "dog": (20, 20, 220), "owl": (20, 220, 20)}
+
+
+def write_images(folder: Path, colour: tuple[int, int, int], n: int,
+                 size: tuple[int, int] = (10, 12)) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(n)
+    for i in range(n):
+        arr = np.clip(np.array(colour) + rng.integers(-10, 10, (*size, 3)), 0, 255)
+        Image.fromarray(arr.astype(np.uint8)).save(folder / f"img{i}.png")
+
+
+def dominant(x: np.ndarray) -> np.ndarray:
+    """Index of the strongest colour channel of each image (0 red, 1 green, 2 blue)."""
+    return x.mean(axis=(1, 2)).argmax(-1)
+
+
+def load_folder(**params) -> Dataset:
+    return vh.datasets.load("image-folder", **params)
+
+
+def test_image_folder_one_folder_per_class(tmp_path):
+    write_images(tmp_path / "cat", COLOURS["cat"], 5)
+    write_images(tmp_path / "dog", COLOURS["dog"], 5, size=(7, 9))
+    (tmp_path / "dog" / "notes.txt").write_text("not an image")
+    (tmp_path / ".hidden").mkdir()
+    ds = load_folder(path=str(tmp_path), image_size=(8, 6), test_fraction=0.2)
+    assert ds.info.class_names == ("cat", "dog") and ds.info.input_shape == (8, 6, 3)
+    assert ds.train.x.shape == (8, 8, 6, 3) and ds.test.x.shape == (2, 8, 6, 3)
+    assert ds.train.x.dtype == np.float32 and ds.train.x.max() <= 1.0
+    assert sorted(ds.test.y.tolist()) == [0, 1]  # stratified: one of each
+    for split in (ds.train, ds.test):  # labels belong to the right images
+        assert np.array_equal(dominant(split.x), np.where(split.y == 0, 0, 2))
+
+
+def test_image_folder_grayscale(tmp_path):
+    write_images(tmp_path / "cat", COLOURS["cat"], 3)
+    write_images(tmp_path / "dog", COLOURS["dog"], 3)
+    ds = load_folder(path=str(tmp_path), image_size=(5, 5), color_mode="grayscale",
+                     test_fraction=0.0)
+    assert ds.train.x.shape == (6, 5, 5, 1) and len(ds.test) == 0
+    assert ds.info.input_shape == (5, 5, 1)
+
+
+def test_image_folder_train_and_test_folders(tmp_path):
+    for split, n in (("train", 3), ("test", 2)):
+        for name in ("cat", "dog", "owl"):
+            if split == "test" and name == "cat":
+                continue  # a class may be missing from test
+            write_images(tmp_path / split / name, COLOURS[name], n)
+    ds = load_folder(path=str(tmp_path), image_size=(4, 4))
+    assert ds.info.class_names == ("cat", "dog", "owl")
+    assert (len(ds.train), len(ds.test)) == (9, 4)
+    assert ds.test.y.tolist() == [1, 1, 2, 2]  # remapped to the train class ids
+    assert np.array_equal(dominant(ds.test.x), np.array([2, 2, 1, 1]))
+    assert np.array_equal(dominant(ds.train.x), np.repeat([0, 2, 1], 3))
+
+
+def test_image_folder_feeds_a_task(tmp_path):
+    write_images(tmp_path / "cat", COLOURS["cat"], 4)
+    write_images(tmp_path / "dog", COLOURS["dog"], 4)
+    ds = load_folder(path=str(tmp_path), image_size=(8, 8), test_fraction=0.25)
+    task = vh.compose(task="classification", model="mlp", data=ds,
+                      model_config={"hidden_units": [4]})
+    pred = task.predict(ds.test.x)
+    assert pred["labels"].shape == (2,) and pred["probabilities"].shape == (2, 2)
+
+
+def test_unreadable_image_is_named(tmp_path):
+    write_images(tmp_path / "cat", COLOURS["cat"], 2)
+    write_images(tmp_path / "dog", COLOURS["dog"], 2)
+    broken = tmp_path / "dog" / "broken.png"
+    broken.write_bytes(b"\x89PNG but not really")
+    with pytest.raises(DataError, match="cannot read image .*broken.png"):
+        load_folder(path=str(tmp_path))
+
+
+def test_truncated_image_is_named(tmp_path):
+    write_images(tmp_path / "cat", COLOURS["cat"], 2, size=(40, 40))
+    good = tmp_path / "cat" / "img0.png"
+    good.write_bytes(good.read_bytes()[:120])
+    with pytest.raises(DataError, match="img0.png"):
+        load_folder(path=str(tmp_path))
+
+
+def test_empty_class_folder_is_named(tmp_path):
+    write_images(tmp_path / "cat", COLOURS["cat"], 2)
+    (tmp_path / "dog").mkdir()
+    (tmp_path / "dog" / "readme.txt").write_text("no images here")
+    with pytest.raises(DataError) as exc:
+        load_folder(path=str(tmp_path))
+    assert f"class folder {tmp_path / 'dog'} holds no images" in str(exc.value)
+
+
+def test_empty_class_folder_in_the_test_split_is_named(tmp_path):
+    write_images(tmp_path / "train" / "cat", COLOURS["cat"], 2)
+    write_images(tmp_path / "train" / "dog", COLOURS["dog"], 2)
+    write_images(tmp_path / "test" / "cat", COLOURS["cat"], 1)
+    (tmp_path / "test" / "dog").mkdir()
+    with pytest.raises(DataError, match=f"class folder {tmp_path / 'test' / 'dog'} holds no"):
+        load_folder(path=str(tmp_path))
+
+
+def test_test_class_without_a_train_folder(tmp_path):
+    write_images(tmp_path / "train" / "cat", COLOURS["cat"], 2)
+    write_images(tmp_path / "test" / "cat", COLOURS["cat"], 1)
+    write_images(tmp_path / "test" / "owl", COLOURS["owl"], 1)
+    with pytest.raises(DataError, match=r"test classes \['owl'\] have no train folder"):
+        load_folder(path=str(tmp_path))
+
+
+def test_missing_or_empty_root(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match="no such folder"):
+        load_folder(path=str(tmp_path / "nope"))
+    with pytest.raises(DataError, match="has no class subfolders"):
+        load_folder(path=str(tmp_path))
+
+
+def test_split_helpers():
+    split = Split(np.zeros((4, 2, 2, 1)), {"a": np.arange(4), "b": np.arange(4) * 2})
+    x, y = split
+    assert len(split) == 4 and split.images is x and split.targets is y
+    taken = split.take(2)
+    assert taken.x.shape == (2, 2, 2, 1) and taken.y["b"].tolist() == [0, 2]

@@ -1,0 +1,109 @@
+"""Task files: what a ``.keras`` task carries, and loading errors that say what to do."""
+
+from __future__ import annotations
+
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+
+import visionhooks as vh
+from visionhooks.errors import CheckpointError, ComponentNotFoundError, ConfigError
+from visionhooks.keras_objects import TaskModel
+from visionhooks.plugins.classification.config import MLPConfig
+from visionhooks.saving import read_task_file
+
+
+class TinyPlugin:
+    @vh.hookimpl
+    def register_models(self, register):
+        register("tiny-mlp", "visionhooks.plugins.classification.models:build_mlp",
+                 config=MLPConfig, tasks=("classification",))
+
+
+def images(n=3, shape=(28, 28, 1), seed=0):
+    return np.random.default_rng(seed).random((n, *shape), dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    task = vh.compose(task="classification", model="mlp",
+                      model_config={"hidden_units": [8], "dropout": 0.0},
+                      class_names=list("abcdefghij"))
+    path = task.save(tmp_path_factory.mktemp("saved") / "task.keras")
+    return task, path
+
+
+def test_the_file_carries_the_whole_task(saved):
+    task, path = saved
+    assert [p.name for p in path.parent.iterdir()] == ["task.keras"]  # no temporary left
+    config = read_task_file(path)
+    assert config["task_config"]["model"] == {"name": "mlp", "hidden_units": [8],
+                                              "dropout": 0.0}
+    assert config["task_config"]["loss"] == {"name": "crossentropy"}
+    assert config["info"]["class_names"] == list("abcdefghij")
+    assert config["provenance"]["mlp"] == {"kind": "model", "plugin": "classification",
+                                           "distribution": "visionhooks",
+                                           "version": vh.__version__}
+
+
+def test_load_gives_back_a_task_that_predicts_the_same(saved):
+    task, path = saved
+    x = images()
+    again = vh.load(path)
+    assert isinstance(again, vh.Task) and again.class_names == tuple("abcdefghij")
+    assert again.config == task._resolved_config()
+    assert np.array_equal(again.predict(x, raw=True), task.predict(x, raw=True))
+
+
+def test_keras_load_model_works_once_visionhooks_is_imported(saved):
+    task, path = saved
+    model = keras.saving.load_model(path)
+    assert isinstance(model, TaskModel)
+    x = images()
+    assert np.array_equal(model.predict(x, verbose=0), task.predict(x, raw=True))
+
+
+def test_save_needs_the_keras_suffix(saved, tmp_path):
+    task, _ = saved
+    with pytest.raises(ConfigError, match=r"must end in \.keras"):
+        task.save(tmp_path / "task.h5")
+
+
+def test_missing_plugin_names_the_package_to_install(host, tmp_path):
+    host.register_plugin(TinyPlugin(), name="tiny", distribution="vh-tiny", version="0.3")
+    task = vh.compose(task="classification", model="tiny-mlp", host=host,
+                      model_config={"hidden_units": [4]})
+    path = task.save(tmp_path / "tiny.keras")
+    # The process-wide host does not have the plugin:
+    with pytest.raises(ComponentNotFoundError) as exc:
+        vh.load(path)
+    msg = str(exc.value)
+    assert "model 'tiny-mlp' from plugin 'tiny' of distribution 'vh-tiny'" in msg
+    assert "(version 0.3 saved it)" in msg and "pip install vh-tiny" in msg
+    # ... the host that has it loads it.
+    again = vh.load(path, host=host)
+    x = images(2)
+    assert np.array_equal(again.predict(x, raw=True), task.predict(x, raw=True))
+
+
+@pytest.mark.parametrize("write, match", [
+    (None, "no such task file"),
+    (lambda p: p.write_bytes(b"not a zip"), "is not a .keras file"),
+    (lambda p: zipfile.ZipFile(p, "w").close(), "is not a .keras file"),
+])
+def test_unreadable_task_files(tmp_path, write, match):
+    path = tmp_path / "task.keras"
+    if write:
+        write(path)
+    with pytest.raises(CheckpointError, match=match):
+        vh.load(path)
+
+
+def test_a_plain_keras_model_is_not_a_task(tmp_path):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    path = tmp_path / "plain.keras"
+    model.save(path)
+    with pytest.raises(CheckpointError, match="not a visionhooks task"):
+        vh.load(path)

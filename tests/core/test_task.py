@@ -1,0 +1,146 @@
+"""Task composition: where DataInfo comes from, compatibility checks, explicit hosts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import visionhooks as vh
+from visionhooks.errors import (ComponentNotFoundError, ConfigError, DataError,
+                                IncompatibleComponentsError)
+from visionhooks.plugins.classification.config import MLPConfig
+
+MLP = "visionhooks.plugins.classification.models:build_mlp"
+
+
+class SegmentationParts:
+    """Components declared for another task type, and a task that builds no TaskType."""
+
+    @vh.hookimpl
+    def register_models(self, register):
+        register("seg-net", MLP, config=MLPConfig, tasks=("segmentation",))
+        register("any-net", MLP, config=MLPConfig)  # no `tasks`: serves every task type
+
+    @vh.hookimpl
+    def register_losses(self, register):
+        register("dice", lambda config, info: None, tasks=("segmentation",))
+
+    @vh.hookimpl
+    def register_metrics(self, register):
+        register("iou", lambda config, info: None, tasks=["segmentation", "detection"])
+
+    @vh.hookimpl
+    def register_tasks(self, register):
+        register("not-a-task", lambda config, info: object())
+
+
+class Bare:
+    @vh.hookimpl
+    def register_models(self, register):
+        register("bare", MLP, tasks=("classification",))  # no config: no shape defaults
+
+
+@pytest.fixture
+def seg_host(host):
+    host.register_plugin(SegmentationParts(), name="seg", distribution="vh-seg")
+    return host
+
+
+def test_info_from_the_model_config_defaults():
+    task = vh.compose(task="classification", model="lenet5")
+    assert task.info == vh.DataInfo(task="classification", input_shape=(28, 28, 1),
+                                    num_classes=10)
+    assert task.network.input_shape == (None, 28, 28, 1)
+    assert task.network.output_shape == (None, 10)
+    assert repr(task) == ("Task(task='classification', model='lenet5', "
+                          "input_shape=(28, 28, 1), num_classes=10)")
+
+
+def test_info_from_arguments_and_from_the_model_config():
+    task = vh.compose(task="classification", model="mlp", input_shape=(8, 6, 3),
+                      num_classes=3, class_names=["cat", "dog", "owl"],
+                      model_config={"hidden_units": [4]})
+    assert task.info.input_shape == (8, 6, 3) and task.class_names == ("cat", "dog", "owl")
+    assert task.network.output_shape == (None, 3)
+    task = vh.compose(task="classification", model="mlp",
+                      model_config={"hidden_units": [4], "input_shape": [5, 5, 2],
+                                    "num_classes": 4})
+    assert (task.info.input_shape, task.info.num_classes) == ((5, 5, 2), 4)
+
+
+def test_info_from_the_data(mnist_small):
+    task = vh.compose(task="classification", model="mlp", data=mnist_small,
+                      model_config={"hidden_units": [8]})
+    assert task.info is mnist_small.info
+    assert vh.compose(task="classification", model="mlp", data=mnist_small.info,
+                      model_config={"hidden_units": [8]}).info == mnist_small.info
+
+
+def test_disagreements_with_the_data_name_both_values(mnist_small):
+    with pytest.raises(ConfigError) as exc:
+        vh.compose(task="classification", model="lenet5", data=mnist_small,
+                   model_config={"input_shape": [32, 32, 1]})
+    assert "input_shape from the model config is (32, 32, 1) but the data has (28, 28, 1)" \
+        in str(exc.value)
+    with pytest.raises(ConfigError, match="num_classes from the argument is 5 but the data "
+                                          "has 10"):
+        vh.compose(task="classification", model="lenet5", data=mnist_small, num_classes=5)
+
+
+def test_data_for_another_task_type_is_incompatible():
+    info = vh.DataInfo(task="segmentation", input_shape=(28, 28, 1), num_classes=2)
+    with pytest.raises(IncompatibleComponentsError, match="data is for task 'segmentation'"):
+        vh.compose(task="classification", model="lenet5", data=info)
+
+
+def test_data_of_the_wrong_type():
+    with pytest.raises(DataError, match="a Dataset .* or a DataInfo"):
+        vh.compose(task="classification", model="lenet5", data=np.zeros((2, 28, 28, 1)))
+
+
+def test_shape_that_cannot_be_told(host):
+    host.register_plugin(Bare(), name="bare")
+    with pytest.raises(ConfigError, match="cannot tell the task's input_shape and "
+                                          "num_classes: pass data=..."):
+        vh.compose(task="classification", model="bare", host=host)
+
+
+@pytest.mark.parametrize("kwargs, kind, name", [
+    ({"model": "seg-net"}, "model", "seg-net"),
+    ({"model": "mlp", "loss": "dice"}, "loss", "dice"),
+    ({"model": "mlp", "metrics": ["accuracy", "iou"]}, "metric", "iou"),
+])
+def test_components_for_another_task_type_are_incompatible(seg_host, kwargs, kind, name):
+    with pytest.raises(IncompatibleComponentsError) as exc:
+        vh.compose(task="classification", host=seg_host, **kwargs)
+    msg = str(exc.value)
+    assert f"{kind} {name!r} (plugin 'seg') serves task types" in msg
+    assert "not 'classification'" in msg
+    if kind == "model":  # and it says what would fit
+        assert "Registered models for 'classification': ['any-net', 'lenet5', 'mlp']" in msg
+
+
+def test_a_task_factory_must_build_a_task_type(seg_host):
+    with pytest.raises(IncompatibleComponentsError, match="must build a visionhooks.TaskType"):
+        vh.compose(task="not-a-task", model="any-net", host=seg_host)
+
+
+def test_compose_with_an_explicit_host_builds_from_that_host(seg_host):
+    assert "any-net" not in vh.components("model")  # only the explicit host has it
+    task = vh.compose(task="classification", model="any-net", host=seg_host,
+                      model_config={"hidden_units": [4]})
+    assert task.host is seg_host
+    assert task.network.name == "mlp" and task.network.output_shape == (None, 10)
+    assert task.provenance()["any-net"] == {"kind": "model", "plugin": "seg",
+                                            "distribution": "vh-seg", "version": None}
+    with pytest.raises(ComponentNotFoundError):
+        vh.compose(task="classification", model="any-net")  # the process-wide host lacks it
+
+
+def test_default_parts_come_from_the_task_type():
+    task = vh.compose(task="classification", model="mlp", model_config={"hidden_units": [4]})
+    assert task.components["loss"].name == "crossentropy"
+    assert task.components["postprocess"].name == "labels"
+    assert [m.name for m in task.metric_specs] == ["accuracy", "confusion"]
+    assert task.provenance()["mlp"] == {"kind": "model", "plugin": "classification",
+                                       "distribution": "visionhooks", "version": vh.__version__}

@@ -1,0 +1,180 @@
+"""The classification task type and its parts: targets, postprocessor, metrics, loss,
+and bad inputs rejected by ``fit`` / ``evaluate`` / ``predict`` before any training."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+import visionhooks as vh
+from visionhooks.errors import DataError
+from visionhooks.plugins.classification import parts
+from visionhooks.plugins.classification.config import (CrossEntropyConfig, LabelsConfig,
+                                                       TopKConfig)
+from visionhooks.plugins.classification.task import ClassificationTask
+
+INFO = vh.DataInfo(task="classification", input_shape=(28, 28, 1), num_classes=4,
+                   class_names=("a", "b", "c", "d"))
+
+
+@pytest.fixture(scope="module")
+def kind():
+    return ClassificationTask(None, INFO)
+
+
+# -- targets ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("y", [
+    [0, 3, 1], np.array([0, 3, 1], np.uint8), np.array([[0], [3], [1]]),
+    np.array([0.0, 3.0, 1.0]), np.eye(4, dtype=np.int64)[[0, 3, 1]],
+])
+def test_accepted_label_forms(kind, y):
+    out = kind.check_targets(y, 3)
+    assert out.dtype == np.int32 and out.tolist() == [0, 3, 1]
+
+
+@pytest.mark.parametrize("y, n, message", [
+    ([0, 4, 1], 3, "label 1 is 4, outside the valid range 0..3 (4 classes); 1 labels are "
+                   "out of range"),
+    ([-1, 0, 9], 3, "label 0 is -1, outside the valid range 0..3 (4 classes); 2 labels"),
+    ([0.5, 1.0, 2.0], 3, "labels must be integer class ids; label 0 is"),
+    ([0.0, np.nan, 1.0], 3, "label 1 is"),
+    ([0, 1, 2], 4, "4 images but 3 labels"),
+    (np.zeros((3, 2, 2), int), 3, "labels must have shape (N,)"),
+    (np.zeros((3, 3), int), 3, "labels must have shape (N,) (or one-hot (N, 4))"),
+    (np.array(["a", "b", "c"]), 3, "Received: dtype=<U1"),
+])
+def test_bad_labels_name_the_problem(kind, y, n, message):
+    with pytest.raises(DataError) as exc:
+        kind.check_targets(y, n)
+    assert message in str(exc.value)
+
+
+# -- bad inputs through the task's own entry points -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def task():
+    return vh.compose(task="classification", model="mlp",
+                      model_config={"hidden_units": [8], "input_shape": [28, 28, 1],
+                                    "num_classes": 10})
+
+
+def good_xy(n=4):
+    rng = np.random.default_rng(0)
+    return rng.random((n, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, n)
+
+
+def nan_images():
+    x, y = good_xy()
+    x[2, 5, 5, 0] = np.nan
+    return x, y
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: (np.zeros((4, 32, 32, 1), np.float32), np.zeros(4, int)),
+     "images have shape (32, 32, 1) but the model expects (28, 28, 1)"),
+    (lambda: (np.zeros((4, 28, 28, 3), np.float32), np.zeros(4, int)), "(28, 28, 3)"),
+    (nan_images, "NaN or infinite values (image indices [2])"),
+    (lambda: (np.zeros((0, 28, 28, 1), np.float32), np.zeros(0, int)),
+     "the batch of images is empty"),
+    (lambda: (good_xy()[0], np.array([0, 1, 10, 2])), "label 2 is 10, outside the valid "
+                                                      "range 0..9"),
+    (lambda: (good_xy()[0], np.array([0.0, 1.5, 2.0, 3.0])),
+     "labels must be integer class ids; label 1 is"),
+    (lambda: (good_xy()[0], np.array([0, 1, 2])), "4 images but 3 labels"),
+    (lambda: (good_xy()[0] * 255, good_xy()[1]), "float images must be in [0, 1]"),
+])
+def test_fit_and_evaluate_reject_bad_data_before_training(task, tmp_path, make, message):
+    x, y = make()
+    with pytest.raises(DataError) as exc:
+        task.fit(x, y, epochs=1, run_dir=tmp_path, verbose=0)
+    assert message in str(exc.value)
+    assert not (tmp_path / "checkpoints").exists()  # nothing ran
+    with pytest.raises(DataError):
+        task.evaluate(x, y)
+
+
+def test_predict_rejects_bad_images(task):
+    with pytest.raises(DataError, match="the batch of images is empty"):
+        task.predict(np.zeros((0, 28, 28, 1), np.float32))
+    with pytest.raises(DataError, match=r"image indices \[2\]"):
+        task.predict(nan_images()[0])
+
+
+def test_data_must_be_a_split_or_a_pair(task, mnist_small):
+    with pytest.raises(DataError, match="pass a split"):
+        task.fit(mnist_small, epochs=1, verbose=0)
+    with pytest.raises(DataError, match="must be a split or an .x, y. pair"):
+        task.fit(np.zeros((4, 28, 28, 1)), epochs=1, verbose=0)
+
+
+def test_uint8_images_predict_like_their_float_version(task):
+    x = np.random.default_rng(1).integers(0, 256, (3, 28, 28, 1), dtype=np.uint8)
+    a = task.predict(x, raw=True)
+    b = task.predict(x.astype(np.float32) / 255, raw=True)
+    assert np.allclose(a, b, atol=1e-6)
+
+
+# -- postprocessor, metrics, loss -----------------------------------------------------
+
+
+PROBS = np.array([[0.1, 0.6, 0.2, 0.1],
+                  [0.7, 0.1, 0.1, 0.1],
+                  [0.05, 0.15, 0.3, 0.5]], np.float32)
+
+
+def test_labels_postprocessor():
+    out = parts.Labels(LabelsConfig(), INFO)(PROBS)
+    assert set(out) == {"labels", "scores", "probabilities"}
+    assert out["labels"].tolist() == [1, 0, 3] and out["labels"].dtype == np.int32
+    assert np.allclose(out["scores"], [0.6, 0.7, 0.5])
+    top = parts.Labels(LabelsConfig(top_k=2), INFO)(PROBS)["top_k"]
+    assert top.tolist() == [[1, 2], [0, 1], [3, 2]]
+    assert parts.Labels(LabelsConfig(top_k=9), INFO)(PROBS)["top_k"].shape == (3, 4)
+
+
+def test_confusion_evaluator_against_numpy():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 50)  # class "d" never occurs
+    outputs = rng.random((50, 4))
+    ev = parts.Confusion(None, INFO)
+    ev.update(y[:20], outputs[:20])
+    ev.update(y[20:], outputs[20:])
+    res = ev.result()
+    expected = np.zeros((4, 4), int)
+    for t, p in zip(y, outputs.argmax(-1)):
+        expected[t, p] += 1
+    assert res["confusion_matrix"] == expected.tolist()
+    for i, name in enumerate("abc"):
+        assert res["per_class_accuracy"][name] == pytest.approx(expected[i, i] /
+                                                                expected[i].sum())
+    assert res["per_class_accuracy"]["d"] is None
+    ev.reset()
+    assert np.asarray(ev.result()["confusion_matrix"]).sum() == 0
+
+
+def test_streaming_metrics():
+    y, p = np.array([1, 0, 2]), PROBS
+    acc = parts.build_accuracy(None, INFO)
+    acc.update_state(y, p)
+    assert acc.name == "accuracy" and float(acc.result()) == pytest.approx(2 / 3)
+    top2 = parts.build_top_k(TopKConfig(k=2), INFO)
+    top2.update_state(y, p)
+    assert top2.name == "top_2_accuracy" and float(top2.result()) == pytest.approx(1.0)
+
+
+def test_crossentropy_against_numpy():
+    y = np.array([1, 0, 3])
+    loss = parts.build_crossentropy(CrossEntropyConfig(), INFO)
+    expected = -np.log(PROBS[np.arange(3), y]).mean()
+    assert float(loss(y, PROBS)) == pytest.approx(expected, rel=1e-5)
+
+    smooth = parts.build_crossentropy(CrossEntropyConfig(label_smoothing=0.2), INFO)
+    target = np.eye(4)[y] * 0.8 + 0.2 / 4
+    expected = -(target * np.log(PROBS)).sum(-1).mean()
+    assert float(smooth(y, PROBS)) == pytest.approx(expected, rel=1e-5)
+    again = keras.losses.deserialize(keras.losses.serialize(smooth))
+    assert float(again(y, PROBS)) == pytest.approx(expected, rel=1e-5)

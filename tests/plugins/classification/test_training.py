@@ -1,0 +1,265 @@
+"""Classification end to end on real MNIST (a few hundred images): fit lowers the loss,
+evaluate, save → load, figures, checkpoints, crash → resume, seeded repeatability."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+import visionhooks as vh
+from visionhooks.errors import CheckpointError
+from visionhooks.plugins.classification.figures import misclassified_figure
+from visionhooks.training import LATEST, latest_checkpoint, read_state, save_checkpoint
+
+BATCH = 64
+
+
+@pytest.fixture(scope="module")
+def trained(mnist_small, tmp_path_factory):
+    """LeNet-5 after two epochs on 384 images (and its run folder)."""
+    task = vh.compose(task="classification", model="lenet5", data=mnist_small, seed=0,
+                      train={"keep_checkpoints": 1})
+    run_dir = tmp_path_factory.mktemp("run")
+    history = task.fit(mnist_small.train, epochs=2, batch_size=BATCH, run_dir=run_dir,
+                       verbose=0)
+    return task, history, run_dir
+
+
+def weights_equal(a, b):
+    wa, wb = a.model.get_weights(), b.model.get_weights()
+    return len(wa) == len(wb) and all(np.array_equal(x, y) for x, y in zip(wa, wb))
+
+
+def test_a_few_steps_lower_the_loss_on_the_same_batch(mnist_small, tmp_path):
+    x, y = mnist_small.train.take(128)
+    task = vh.compose(task="classification", model="lenet5", data=mnist_small, seed=1,
+                      optimizer={"learning_rate": 3e-3})
+    before = task.evaluate(x, y, batch_size=128)["loss"]
+    assert before == pytest.approx(np.log(10), rel=0.1)  # an untrained 10-class softmax
+    history = task.fit(x, y, epochs=4, batch_size=32, run_dir=tmp_path, verbose=0,
+                       checkpoint=False)
+    after = task.evaluate(x, y, batch_size=128)["loss"]
+    assert after < 0.8 * before, (before, after, history.history)
+    assert int(task.model.optimizer.iterations) == 4 * 4
+    assert len(history.history["loss"]) == 4
+    assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "model.keras").exists()
+
+
+def test_fit_writes_checkpoints_and_the_final_model(trained):
+    task, history, run_dir = trained
+    assert set(history.history) == {"loss", "accuracy"}
+    assert len(history.history["loss"]) == 2
+    root = run_dir / "checkpoints"
+    assert sorted(p.name for p in root.iterdir()) == [LATEST, "epoch-0002"]  # keep 1
+    assert (root / LATEST).read_text() == "epoch-0002"
+    state = read_state(root / "epoch-0002")
+    assert state["epoch"] == 2
+    assert state["history"]["loss"] == pytest.approx(history.history["loss"])
+    assert (run_dir / "model.keras").is_file()
+    assert not [p for p in run_dir.rglob("*") if ".tmp" in p.name]
+
+
+def test_evaluate_reports_accuracy_loss_and_a_confusion_matrix(trained, mnist_small):
+    task, _, _ = trained
+    x, y = mnist_small.test
+    result = task.evaluate(mnist_small.test, batch_size=50)  # batches that do not divide
+    assert set(result) == {"accuracy", "loss", "confusion_matrix", "per_class_accuracy"}
+    pred = task.predict(x)["labels"]
+    expected = np.zeros((10, 10), int)
+    np.add.at(expected, (y, pred), 1)
+    assert result["confusion_matrix"] == expected.tolist()
+    assert result["accuracy"] == pytest.approx(np.mean(pred == y), abs=1e-6)
+    for c in range(10):
+        n = expected[c].sum()
+        got = result["per_class_accuracy"][str(c)]
+        assert (got is None) if n == 0 else got == pytest.approx(expected[c, c] / n)
+    probs = task.predict(x, raw=True)
+    assert result["loss"] == pytest.approx(-np.log(probs[np.arange(len(y)), y]).mean(),
+                                           rel=1e-4)
+    whole = task.evaluate(mnist_small)  # a whole dataset: its test split
+    assert whole["confusion_matrix"] == result["confusion_matrix"]
+    assert whole["loss"] == pytest.approx(result["loss"], rel=1e-5)
+
+
+def test_save_load_predicts_identically(trained, mnist_small, tmp_path):
+    task, _, run_dir = trained
+    x = mnist_small.test.x
+    path = task.save(tmp_path / "lenet5.keras")
+    again = vh.load(path)
+    raw_a, raw_b = task.predict(x, raw=True), again.predict(x, raw=True)
+    assert np.array_equal(raw_a, raw_b)
+    a, b = task.predict(x), again.predict(x)
+    assert set(a) == set(b) == {"labels", "scores", "probabilities"}
+    for key in a:
+        assert np.array_equal(a[key], b[key])
+    assert weights_equal(task, again)
+    # The final model written by fit is the same task too.
+    assert np.array_equal(vh.load(run_dir / "model.keras").predict(x, raw=True), raw_a)
+
+
+def test_figures_write_valid_pngs(trained, mnist_small, tmp_path):
+    task, _, _ = trained
+    paths = task.figures(mnist_small, tmp_path / "figs")
+    assert [p.name for p in paths] == ["misclassified.png", "confusion.png"]
+    for p in paths:
+        assert p.is_file()
+        with Image.open(p) as im:
+            assert im.format == "PNG" and im.size[0] > 100 and im.size[1] > 100
+            im.verify()
+
+
+def test_misclassified_figure_without_mistakes(tmp_path):
+    x = np.zeros((3, 8, 8, 1), np.float32)
+    probs = np.eye(3, dtype=np.float32)
+    path = misclassified_figure(x, np.arange(3), probs, ["a", "b", "c"], tmp_path / "m.png")
+    with Image.open(path) as im:
+        assert im.format == "PNG"
+        im.verify()
+
+
+class Crash(keras.callbacks.Callback):
+    """Raises as epoch ``at`` (1-based) begins: the checkpoint of the epoch before is
+    already written."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.at = at
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch + 1 == self.at:
+            raise RuntimeError("simulated crash")
+
+
+class Iterations(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.start = int(self.model.optimizer.iterations)
+
+
+@pytest.mark.parametrize("model, config", [
+    ("lenet5", {}),
+    # Dropout draws from a SeedGenerator whose state Keras leaves out of .keras files:
+    # the checkpoint must carry it for the resumed run to match.
+    ("mlp", {"hidden_units": [32], "dropout": 0.3}),
+])
+def test_an_interrupted_run_resumes_as_if_never_interrupted(mnist_small, tmp_path, model,
+                                                            config):
+    data = mnist_small.train.take(256)  # shuffled (train.shuffle defaults to True)
+    steps = 256 // BATCH
+
+    def compose():
+        return vh.compose(task="classification", model=model, model_config=config,
+                          data=mnist_small, seed=5)
+
+    whole = compose()
+    h_whole = whole.fit(data, epochs=3, batch_size=BATCH, run_dir=tmp_path / "whole",
+                        verbose=0)
+
+    crashed = compose()
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        crashed.fit(data, epochs=3, batch_size=BATCH, run_dir=tmp_path / "run", verbose=0,
+                    callbacks=[Crash(at=2)])
+    root = tmp_path / "run" / "checkpoints"
+    assert sorted(p.name for p in root.iterdir()) == [LATEST, "epoch-0001"]
+    assert not (tmp_path / "run" / "model.keras").exists()
+
+    resumed = compose()  # a new process would compose the task again
+    seen = Iterations()
+    h_resumed = resumed.fit(data, epochs=3, batch_size=BATCH, run_dir=tmp_path / "run",
+                            resume=True, verbose=0, callbacks=[seen])
+    assert seen.start == steps  # the optimizer state came back with epoch 1
+    assert int(resumed.model.optimizer.iterations) == 3 * steps
+    assert {k: len(v) for k, v in h_resumed.history.items()} == {"loss": 3, "accuracy": 3}
+    for key in ("loss", "accuracy"):
+        np.testing.assert_allclose(h_resumed.history[key], h_whole.history[key], rtol=1e-6)
+    for a, b in zip(whole.model.get_weights(), resumed.model.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert read_state(latest_checkpoint(tmp_path / "run"))["epoch"] == 3
+    assert sorted(p.name for p in root.iterdir()) == [LATEST, "epoch-0002", "epoch-0003"]
+
+
+def test_resume_is_a_no_op_once_all_epochs_are_done(trained, mnist_small):
+    task, history, run_dir = trained
+    again = vh.compose(task="classification", model="lenet5", data=mnist_small, seed=0)
+    h = again.fit(mnist_small.train, epochs=2, batch_size=BATCH, run_dir=run_dir,
+                  resume=True, verbose=0)
+    assert h.history["loss"] == pytest.approx(history.history["loss"])
+    assert weights_equal(again, task)
+
+
+def test_resume_without_a_checkpoint_starts_from_scratch(mnist_small, tmp_path, capsys):
+    task = vh.compose(task="classification", model="mlp", data=mnist_small,
+                      model_config={"hidden_units": [8]})
+    h = task.fit(mnist_small.train.take(64), epochs=1, batch_size=BATCH, run_dir=tmp_path,
+                 resume=True, verbose=1)
+    assert len(h.history["loss"]) == 1
+    err = capsys.readouterr()
+    assert "no checkpoint" in err.out and "epoch 1/1" in err.err
+
+
+def test_resume_with_another_config_is_refused(mnist_small, tmp_path):
+    first = vh.compose(task="classification", model="lenet5", data=mnist_small)
+    save_checkpoint(tmp_path, first.model, 1, {"loss": [2.0]}, keep=2)
+    other = vh.compose(task="classification", model="lenet5", data=mnist_small,
+                       model_config={"filters": [4, 8]})
+    with pytest.raises(CheckpointError) as exc:
+        other.fit(mnist_small.train, epochs=2, run_dir=tmp_path, resume=True, verbose=0)
+    msg = str(exc.value)
+    assert "different 'model'" in msg and "[4, 8]" in msg and "another run_dir" in msg
+
+
+def test_seeded_runs_are_repeatable(mnist_small, tmp_path):
+    data = mnist_small.train.take(128)
+
+    def run(seed, name):
+        task = vh.compose(task="classification", model="mlp", data=mnist_small, seed=seed,
+                          model_config={"hidden_units": [16], "dropout": 0.2})
+        task.fit(data, epochs=2, batch_size=32, run_dir=tmp_path / name, verbose=0,
+                 checkpoint=False)
+        return task
+
+    a, b, c = run(7, "a"), run(7, "b"), run(8, "c")
+    assert weights_equal(a, b)
+    assert not weights_equal(a, c)
+
+
+class CountEpochs(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.epochs = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs += 1
+
+
+def test_plugins_contribute_fit_callbacks(host, mnist_small, tmp_path):
+    counter = CountEpochs()
+
+    class Gives:
+        @vh.hookimpl
+        def fit_callbacks(self, task):
+            assert isinstance(task, vh.Task)
+            return [counter]
+
+    class Raises:
+        @vh.hookimpl
+        def fit_callbacks(self, task):
+            raise RuntimeError("broken callback plugin")
+
+    host.register_plugin(Gives(), name="gives")
+    host.register_plugin(Raises(), name="raises")
+    task = vh.compose(task="classification", model="mlp", data=mnist_small, host=host,
+                      model_config={"hidden_units": [8]})
+    task.fit(mnist_small.train.take(64), epochs=2, batch_size=BATCH, run_dir=tmp_path,
+             verbose=0, checkpoint=False)
+    assert counter.epochs == 2
+    assert "broken callback plugin" in host.failed()["raises"]
+
+
+def test_history_in_checkpoint_state_is_json(trained):
+    _, _, run_dir = trained
+    state = json.loads((latest_checkpoint(run_dir) / "state.json").read_text())
+    assert set(state) == {"epoch", "history", "seed_states"}
