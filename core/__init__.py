@@ -12,7 +12,6 @@ Task building, training and datasets load on first use.
 from __future__ import annotations
 
 import importlib
-import sys
 from typing import Any
 
 from .backend import select_jax as _select_jax
@@ -69,13 +68,11 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'visionhooks' has no attribute {name!r}")
 
 
-if "keras" in sys.modules:  # `keras.saving.load_model` works once visionhooks is imported
-    from . import backend as _backend
+# `keras.saving.load_model` understands task files once visionhooks is imported,
+# whether Keras was imported before or after (without importing it here).
+from .backend import register_keras_objects_on_import as _register_keras_objects
 
-    try:
-        _backend.keras()
-    except BackendError:
-        pass
+_register_keras_objects()
 
 __all__ = [
     "AmbiguousComponentError", "BackendError", "CheckpointError", "ComponentConfig",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.abc
+import importlib.util
 import os
 import sys
 
@@ -33,3 +36,43 @@ def keras():
 
 def keras_is_imported() -> bool:
     return "keras" in sys.modules
+
+
+class _RegisterAfterKerasImport(importlib.abc.MetaPathFinder):
+    """Registers ``TaskModel`` the moment Keras finishes importing.
+
+    ``import visionhooks`` must not import Keras, yet ``keras.saving.load_model`` must
+    find ``visionhooks>TaskModel`` once visionhooks is imported, whichever came first.
+    This finder wraps Keras' own loader once, then removes itself.
+    """
+
+    def find_spec(self, name, path, target=None):  # noqa: D102
+        if name != "keras":
+            return None
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+        spec = importlib.util.find_spec("keras")
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_then_register(module):
+            exec_module(module)
+            try:
+                importlib.import_module("visionhooks.keras_objects")
+            except Exception:  # never break `import keras` itself
+                pass
+
+        spec.loader.exec_module = exec_then_register
+        return spec
+
+
+def register_keras_objects_on_import() -> None:
+    """Make ``keras.saving.load_model`` understand task files (cheap, imports nothing)."""
+    if "keras" in sys.modules:
+        try:
+            keras()
+        except BackendError:
+            pass
+    elif not any(isinstance(f, _RegisterAfterKerasImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _RegisterAfterKerasImport())

@@ -37,10 +37,11 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     if args.json:
         rows = []
         for i in infos:
-            d = i.to_dict()
-            if not args.traceback:
-                d.pop("problems")
-                d["traceback"] = i.traceback
+            d = i.to_dict()  # same keys with or without --traceback
+            d["traceback"] = i.traceback if args.traceback else None
+            for p in d["problems"]:
+                if not args.traceback:
+                    p["traceback"] = None
             rows.append(d)
         print(json.dumps(rows, indent=2))
         return 0
@@ -269,6 +270,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VisionhooksError as exc:
         print(f"visionhooks: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `visionhooks schema | head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("visionhooks: interrupted (checkpoints of finished epochs are kept; use "
               "--resume)", file=sys.stderr)

@@ -104,8 +104,15 @@ class OptimizerConfig(BaseModel):
     schedule: Literal["constant", "cosine"] = "constant"
     warmup_epochs: float = Field(0.0, ge=0)
     weight_decay: float | None = Field(None, ge=0)
-    momentum: float = Field(0.9, ge=0, lt=1)
+    momentum: float | None = Field(None, ge=0, lt=1,
+                                   description="sgd (default 0.9) and rmsprop (default 0)")
     clipnorm: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _momentum(self) -> OptimizerConfig:
+        if self.momentum is not None and self.name not in ("sgd", "rmsprop"):
+            raise ValueError(f"momentum applies to sgd and rmsprop, not {self.name!r}")
+        return self
 
 
 class TrainConfig(BaseModel):

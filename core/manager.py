@@ -65,6 +65,11 @@ class PluginInfo:
         return "\n".join(p.traceback for p in self.problems if p.traceback) or None
 
     @property
+    def kinds(self) -> list[str]:
+        """The component kinds this plugin registers."""
+        return list(self.components)
+
+    @property
     def status(self) -> str:
         if not self.problems:
             return "ok"
@@ -106,13 +111,12 @@ class Host:
     def load(self) -> Host:
         """Discover and register every entry-point plugin (once)."""
         with self._lock:
-            if self._loaded:
-                return self
-            self._loaded = True
-            if self._autoload:
-                for ep in self._select(self._discover()):
-                    self._load_entry_point(ep)
-            if self._strict:
+            if not self._loaded:
+                self._loaded = True
+                if self._autoload:
+                    for ep in self._select(self._discover()):
+                        self._load_entry_point(ep)
+            if self._strict:  # on every call: a strict host never serves broken plugins
                 failed = [i for i in self.infos.values() if i.problems]
                 if failed:
                     raise PluginLoadError("plugins failed to load:\n" + "\n".join(
@@ -139,9 +143,12 @@ class Host:
             dist = _dist_name(ep)
             if ep.name in blocked:
                 continue
+            if dist == BUILTIN_DISTRIBUTION:  # built-ins load unless blocked by name
+                out.append(ep)
+                continue
             if only is not None and ep.name not in _env_list("VISIONHOOKS_LOAD_PLUGINS"):
                 continue
-            if no_auto and dist != BUILTIN_DISTRIBUTION:
+            if no_auto:
                 continue
             out.append(ep)
         return out
@@ -183,10 +190,15 @@ class Host:
     def _add(self, obj: Any, info: PluginInfo) -> PluginInfo:
         with self._lock:
             if info.name in self.infos or self.pm.has_plugin(info.name):
-                self._problem(info, "validate",
-                              f"a plugin named {info.name!r} is already registered "
-                              f"(by {self.infos[info.name].distribution or 'register_plugin'})")
-                self.infos.setdefault(f"{info.name} (duplicate)", info)
+                owner = self.infos.get(info.name)
+                by = (owner.distribution if owner else None) or "register_plugin"
+                self._problem(info, "validate", f"a plugin named {info.name!r} is already "
+                                                f"registered (by {by}); this one was skipped")
+                n = 2
+                while f"{info.name}#{n}" in self.infos:
+                    n += 1
+                info.name = f"{info.name}#{n}"
+                self.infos[info.name] = info
                 return info
             self.infos[info.name] = info
             if not self._api_ok(obj, info):

@@ -25,13 +25,17 @@ def _union(host: Host, kind: str, optional_name: bool = False) -> Any:
             name=(typ, Field(default, description=f"{kind} from plugin {comp.plugin!r}")))
         members.append(model)
     if not members:
-        return dict[str, Any]
+        return Union[str, dict[str, Any]]
+    # A bare name ("lenet5") is the short form of {name = "lenet5"}.
+    shorthand = Literal[tuple(n if names.count(n) == 1 else c.qualified_name
+                              for n, c in zip(names, comps))]  # type: ignore[misc]
     if len(members) == 1:
-        return members[0]
+        return Union[shorthand, members[0]]
     if optional_name:
-        return Union[tuple(members)]  # type: ignore[return-value]
-    return pydantic.functional_validators.Annotated[Union[tuple(members)],  # type: ignore
-                                                    Field(discriminator="name")]
+        return Union[(shorthand, *members)]  # type: ignore[return-value]
+    tagged = pydantic.functional_validators.Annotated[Union[tuple(members)],  # type: ignore
+                                                      Field(discriminator="name")]
+    return Union[shorthand, tagged]
 
 
 def task_config_schema(host: Host) -> dict[str, Any]:

@@ -70,8 +70,23 @@ def build_network(task_config: dict[str, Any], info: dict[str, Any],
                   provenance: dict[str, Any] | None = None) -> Any:
     """Build the model component of a dumped task config (``TaskModel`` uses this)."""
     config = TaskConfig.model_validate(task_config)
+    # Import every component's factory module first: that is where a plugin registers
+    # its Keras objects (losses, layers, metrics), which Keras then deserializes.
+    for field in ("loss", "postprocess"):
+        name = getattr(config, field).name
+        if name:
+            resolve(_kind(field), name, provenance).resolve_factory()
+    for metric in config.metrics or []:
+        resolve("metric", metric.name, provenance).resolve_factory()
     comp = resolve("model", config.model.name, provenance)
-    return comp.build(config.model.params, DataInfo.model_validate(info))
+    data_info = DataInfo.model_validate(info)
+    cfg = comp.validate(config.model.params)
+    try:
+        return comp.resolve_factory()(cfg, data_info)
+    except ValueError as exc:  # e.g. an input too small for the model's pooling
+        raise ConfigError(f"model {comp.name!r} cannot be built for input_shape="
+                          f"{data_info.input_shape}, num_classes={data_info.num_classes}: "
+                          f"{exc}") from exc
 
 
 class Task:
@@ -134,6 +149,7 @@ class Task:
                                   name=f"{config.task.name}_{config.model.name}")
         self.model = model
         self.run_dir: Path | None = None
+        self._schedule_epochs: int | None = None  # epochs the LR schedule was built for
 
     # -- construction -------------------------------------------------------------
 
@@ -163,7 +179,7 @@ class Task:
         """The config with default component names filled in (what gets saved)."""
         data = self.config.model_dump()
         for field in _SINGLE:
-            data[field] = {"name": self.components[field].name,
+            data[field] = {"name": getattr(self.config, field).name or self.components[field].name,
                            "params": getattr(self.config, field).params}
         data["metrics"] = [m.model_dump() for m in self.metric_specs]
         return TaskConfig.model_validate(data)
@@ -291,6 +307,13 @@ class Task:
                 state = read_state(ckpt)
                 initial_epoch, previous = int(state["epoch"]), state.get("history", {})
                 restore_seed_states(self.model, state.get("seed_states"))
+                planned = state.get("schedule_epochs")
+                if self.config.optimizer.schedule != "constant" and planned not in (None, epochs):
+                    raise CheckpointError(
+                        f"the checkpoint's {self.config.optimizer.schedule} learning-rate "
+                        f"schedule spans {planned} epochs, so resuming with epochs={epochs} "
+                        f"would train at the wrong rates; resume with epochs={planned} or "
+                        f"start a new run_dir")
                 if verbose:
                     print(f"resuming from {ckpt} (epoch {initial_epoch})")
             elif verbose:
@@ -298,6 +321,7 @@ class Task:
         n_train = len(x) - int(len(x) * split) if split else len(x)
         if getattr(self.model, "optimizer", None) is None or not self.model.compiled:
             self._compile(math.ceil(n_train / batch_size), epochs, spe)
+            self._schedule_epochs = epochs
         if self.config.seed is not None:
             keras.utils.set_random_seed(self.config.seed + initial_epoch)
         cbs: list[Any] = []
@@ -306,7 +330,8 @@ class Task:
         if verbose:
             cbs.append(TqdmProgress())
         if checkpoint:
-            cbs.append(EpochCheckpoint(self.run_dir, tc.keep_checkpoints, previous))
+            cbs.append(EpochCheckpoint(self.run_dir, tc.keep_checkpoints, previous,
+                                       {"schedule_epochs": self._schedule_epochs}))
         for extra in self.host.call_lifecycle("fit_callbacks", task=self):
             cbs.extend(extra if isinstance(extra, (list, tuple)) else [extra])
         cbs.extend(callbacks)
@@ -328,6 +353,8 @@ class Task:
         return history
 
     def _restore(self, ckpt: Path) -> None:
+        from .training import read_state
+
         keras = backend.keras()
         with building_with(self.host):
             loaded = keras.saving.load_model(ckpt / "task.keras", safe_mode=True)
@@ -342,6 +369,7 @@ class Task:
                     f"{_dump(a)} there, {_dump(b)} here. Resume with the same config or use "
                     f"another run_dir.")
         self.model = loaded
+        self._schedule_epochs = read_state(ckpt).get("schedule_epochs")
 
     # -- inference ----------------------------------------------------------------
 

@@ -119,10 +119,12 @@ class EpochCheckpoint(keras.callbacks.Callback):
     """
 
     def __init__(self, run_dir: str | Path, keep: int = 2,
-                 previous_history: dict[str, list[float]] | None = None) -> None:
+                 previous_history: dict[str, list[float]] | None = None,
+                 extra_state: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.run_dir = Path(run_dir)
         self.keep = keep
+        self.extra_state = dict(extra_state or {})
         self.history: dict[str, list[float]] = {k: list(v) for k, v in
                                                 (previous_history or {}).items()}
 
@@ -132,11 +134,13 @@ class EpochCheckpoint(keras.callbacks.Callback):
                 self.history.setdefault(k, []).append(float(v))
             except (TypeError, ValueError):
                 pass
-        save_checkpoint(self.run_dir, self.model, epoch + 1, self.history, self.keep)
+        save_checkpoint(self.run_dir, self.model, epoch + 1, self.history, self.keep,
+                        self.extra_state)
 
 
 def save_checkpoint(run_dir: Path, model: keras.Model, epoch: int,
-                    history: dict[str, list[float]], keep: int) -> Path:
+                    history: dict[str, list[float]], keep: int,
+                    extra_state: dict[str, Any] | None = None) -> Path:
     root = Path(run_dir) / CHECKPOINTS
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"epoch-{epoch:04d}"
@@ -145,12 +149,12 @@ def save_checkpoint(run_dir: Path, model: keras.Model, epoch: int,
     tmp.mkdir()
     model.save(tmp / "task.keras")
     _write_json(tmp / "state.json", {"epoch": epoch, "history": history,
-                                     "seed_states": seed_states(model)})
+                                     "seed_states": seed_states(model), **(extra_state or {})})
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
     _write_text(root / LATEST, final.name)
-    epochs = sorted(p for p in root.glob("epoch-*") if p.is_dir())
+    epochs = sorted((p for p in root.glob("epoch-*") if p.is_dir()), key=_epoch_number)
     for old in epochs[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -164,9 +168,17 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
         cand = root / marker.read_text().strip()
         if (cand / "state.json").is_file() and (cand / "task.keras").is_file():
             return cand
-    done = sorted(p for p in root.glob("epoch-*")
-                  if (p / "state.json").is_file() and (p / "task.keras").is_file())
+    done = sorted((p for p in root.glob("epoch-*")
+                   if (p / "state.json").is_file() and (p / "task.keras").is_file()),
+                  key=_epoch_number)
     return done[-1] if done else None
+
+
+def _epoch_number(path: Path) -> int:
+    try:
+        return int(path.name.removeprefix("epoch-"))
+    except ValueError:
+        return -1
 
 
 def read_state(checkpoint: Path) -> dict[str, Any]:
@@ -196,14 +208,15 @@ def build_optimizer(cfg: Any, steps_per_epoch: int, epochs: int) -> keras.optimi
             initial_learning_rate=0.0 if warmup else cfg.learning_rate,
             decay_steps=max(1, total - warmup), warmup_target=cfg.learning_rate if warmup else None,
             warmup_steps=warmup)
-    common: dict[str, Any] = {"learning_rate": lr}
+    common: dict[str, Any] = {"learning_rate": lr, "weight_decay": cfg.weight_decay}
     if cfg.clipnorm:
         common["clipnorm"] = cfg.clipnorm
     if cfg.name == "adam":
         return keras.optimizers.Adam(**common)
     if cfg.name == "adamw":
-        return keras.optimizers.AdamW(weight_decay=cfg.weight_decay or 0.004, **common)
+        common["weight_decay"] = 0.004 if cfg.weight_decay is None else cfg.weight_decay
+        return keras.optimizers.AdamW(**common)
     if cfg.name == "sgd":
-        return keras.optimizers.SGD(momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+        return keras.optimizers.SGD(momentum=0.9 if cfg.momentum is None else cfg.momentum,
                                     **common)
-    return keras.optimizers.RMSprop(weight_decay=cfg.weight_decay, **common)
+    return keras.optimizers.RMSprop(momentum=cfg.momentum or 0.0, **common)

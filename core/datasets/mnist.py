@@ -118,7 +118,7 @@ def build(config: MNISTConfig, info: None = None) -> Dataset:
                 raise DatasetNotFoundError(msg)
             warnings.warn(f"{msg}\nUsing the bundled sample (2,000 train / 500 test images) "
                           f"instead: accuracy will be lower than on the full set.",
-                          UserWarning, stacklevel=3)
+                          UserWarning, stacklevel=4)  # the caller of datasets.load
             path, source = SAMPLE, "bundled sample"
         else:
             source = str(path)

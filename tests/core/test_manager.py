@@ -178,6 +178,11 @@ def test_a_duplicate_name_stays_reachable_by_plugin_and_the_bare_name_is_ambiguo
     # The first owner is untouched; only the newcomer carries the problem.
     infos = by_name(h)
     assert infos["classification"].status == "ok" and infos["dup"].status == "partial"
+    # A task composed from the qualified name keeps it, so its network rebuilds (load,
+    # resume) from the same plugin.
+    task = vh.compose(task="classification", model="classification:lenet5", host=h)
+    assert task.config.model.name == "classification:lenet5"
+    assert task.network.count_params() == 61706
 
 
 def test_api_range_that_includes_this_version_loads(fake_dists, make_host):
@@ -202,6 +207,10 @@ def test_strict_mode_raises_every_load_error_at_once(zoo, make_host):
     for name in ("broken", "raises", "misspelled", "dup", "future"):
         assert f"- {name}:" in msg
     assert "needs libfoo" in msg and "- good:" not in msg
+    h = make_host(strict=True)
+    for _ in range(2):  # every call, not only the first: a strict host serves nothing broken
+        with pytest.raises(PluginLoadError):
+            h.load()
 
 
 def test_strict_mode_from_the_environment(zoo, make_host, monkeypatch):
@@ -216,12 +225,16 @@ def test_strict_mode_is_quiet_when_everything_loads(fake_dists, make_host):
     assert h.failed() == {}
 
 
-def test_load_plugins_env_selects_entry_points(zoo, make_host, monkeypatch):
-    monkeypatch.setenv("VISIONHOOKS_LOAD_PLUGINS", "good, classification")
-    assert set(by_name(make_host())) == {"good", "classification"}
+def test_load_plugins_env_selects_thirdparty_entry_points(zoo, make_host, monkeypatch):
+    # Built-ins always load (unless blocked by name); the list selects third parties.
+    monkeypatch.setenv("VISIONHOOKS_LOAD_PLUGINS", "good")
+    assert set(by_name(make_host())) == {"good", "classification", "datasets"}
     monkeypatch.setenv("VISIONHOOKS_LOAD_PLUGINS", "")
     h = make_host()
-    assert h.plugins() == [] and h.components("model") == []
+    assert set(by_name(h)) == {"classification", "datasets"}
+    assert h.components("model") == ["lenet5", "mlp"]
+    monkeypatch.setenv("VISIONHOOKS_BLOCK_PLUGINS", "classification")
+    assert set(by_name(make_host())) == {"datasets"}
 
 
 def test_block_plugins_env_skips_entry_points(zoo, make_host, monkeypatch):

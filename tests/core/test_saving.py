@@ -107,3 +107,28 @@ def test_a_plain_keras_model_is_not_a_task(tmp_path):
     model.save(path)
     with pytest.raises(CheckpointError, match="not a visionhooks task"):
         vh.load(path)
+
+
+def test_keras_load_model_works_once_visionhooks_is_imported_either_order(tmp_path):
+    """DESIGN: `keras.saving.load_model(path)` also works once visionhooks is imported —
+    whether keras was imported before or after it, and without visionhooks importing
+    keras itself."""
+    import subprocess
+    import sys
+
+    import visionhooks as vh
+
+    task = vh.compose(task="classification", model="mlp", model_config={"hidden_units": [8]})
+    path = task.save(tmp_path / "t.keras")
+    for first, second in (("visionhooks", "keras"), ("keras", "visionhooks")):
+        code = (f"import sys, {first}; light = 'keras' not in sys.modules; import {second}; "
+                f"import keras; m = keras.saving.load_model(sys.argv[1], safe_mode=True); "
+                f"print(type(m).__name__, light)")
+        proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                              text=True, timeout=120, env={**__import__("os").environ,
+                                                           "KERAS_BACKEND": "jax"})
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        name, light = proc.stdout.split()
+        assert name == "TaskModel"
+        if first == "visionhooks":
+            assert light == "True"  # importing visionhooks did not import keras

@@ -262,4 +262,52 @@ def test_plugins_contribute_fit_callbacks(host, mnist_small, tmp_path):
 def test_history_in_checkpoint_state_is_json(trained):
     _, _, run_dir = trained
     state = json.loads((latest_checkpoint(run_dir) / "state.json").read_text())
-    assert set(state) == {"epoch", "history", "seed_states"}
+    assert set(state) == {"epoch", "history", "seed_states", "schedule_epochs"}
+
+
+def test_resume_with_more_epochs_under_a_cosine_schedule_is_refused(mnist_small, tmp_path):
+    """The restored cosine schedule ends at the planned epoch: training past it would run
+    at learning rate 0, so a changed epoch count is an error, not a silent no-op."""
+    x, y = mnist_small.train.take(128)
+    task = vh.compose(task="classification", model="lenet5", data=mnist_small,
+                      optimizer={"schedule": "cosine"})
+    task.fit(x, y, epochs=2, batch_size=64, run_dir=tmp_path, verbose=0)
+    again = vh.compose(task="classification", model="lenet5", data=mnist_small,
+                       optimizer={"schedule": "cosine"})
+    with pytest.raises(CheckpointError, match="spans 2 epochs"):
+        again.fit(x, y, epochs=3, batch_size=64, run_dir=tmp_path, resume=True, verbose=0)
+    history = again.fit(x, y, epochs=2, batch_size=64, run_dir=tmp_path, resume=True,
+                        verbose=0)
+    assert len(history.history["loss"]) == 2
+
+
+def test_saved_loss_class_loads_in_a_fresh_process(mnist_small, tmp_path):
+    """A plugin's Keras loss class is registered by importing its factory's module,
+    which vh.load does before Keras deserializes the compile state."""
+    import subprocess
+    import sys
+
+    x, y = mnist_small.train.take(64)
+    task = vh.compose(task="classification", model="mlp", data=mnist_small,
+                      loss={"name": "crossentropy", "label_smoothing": 0.1},
+                      model_config={"hidden_units": [16]})
+    task.fit(x, y, epochs=1, batch_size=32, verbose=0, checkpoint=False)
+    path = task.save(tmp_path / "smooth.keras")
+    code = ("import sys, visionhooks as vh; t = vh.load(sys.argv[1]); "
+            "print(type(t.model.loss).__name__)")
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "_SmoothedCrossEntropy"
+
+
+def test_a_model_too_deep_for_the_input_is_a_config_error():
+    with pytest.raises(vh.ConfigError, match="input_shape=.6, 6, 1."):
+        vh.compose(task="classification", model="lenet5", input_shape=(6, 6, 1),
+                   num_classes=10)
+
+
+def test_momentum_only_where_it_applies():
+    with pytest.raises(vh.ConfigError, match="momentum"):
+        vh.compose(task="classification", model="mlp", optimizer={"name": "adam",
+                                                                  "momentum": 0.5})
