@@ -165,6 +165,10 @@ class Task:
         """
         config = parse_task_config(source)
         host = host or default_host()
+        task_cls = host.component("task", config.task.name).resolve_factory()
+        complete = getattr(task_cls, "complete_config", None)
+        if complete is not None:
+            config = parse_task_config(complete(config.dump(), data))
         info = resolve_info(config, host, data, input_shape, num_classes, class_names)
         return cls(config, info, host=host)
 
@@ -341,8 +345,11 @@ class Task:
             history = keras.callbacks.History()
             history.history = {k: list(v) for k, v in previous.items()}
             return history
-        history = self.model.fit(x, y, batch_size=batch_size, epochs=epochs,
-                                 initial_epoch=initial_epoch, validation_data=val,
+        history = self.model.fit(x, self.task_type.keras_targets(y), batch_size=batch_size,
+                                 epochs=epochs,
+                                 initial_epoch=initial_epoch,
+                                 validation_data=None if val is None else
+                                 (val[0], self.task_type.keras_targets(val[1])),
                                  validation_split=split, shuffle=tc.shuffle, callbacks=cbs,
                                  verbose=0)
         if previous:
@@ -382,7 +389,8 @@ class Task:
         if not getattr(self.model, "compiled", False):
             self._compile(1, 1, 1)
         out = {k: float(v) for k, v in
-               self.model.evaluate(x, y, batch_size=batch_size, return_dict=True,
+               self.model.evaluate(x, self.task_type.keras_targets(y), batch_size=batch_size,
+                                   return_dict=True,
                                    verbose=0).items()}
         evaluators = [m for m in self._build_metrics() if isinstance(m, Evaluator)]
         if evaluators:

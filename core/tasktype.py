@@ -51,6 +51,25 @@ class TaskType:
         """Validate targets for ``n`` images; return them in the data-model form."""
         raise NotImplementedError
 
+    def keras_targets(self, y: Any) -> Any:
+        """What ``keras.Model.fit`` receives for data-model targets ``y``.
+
+        Keras matches a target's structure to the model's outputs, so a task whose
+        targets are a dict (boxes and labels) packs them into one array here; the loss
+        unpacks them. Encodings such as YOLO grids still happen inside the loss.
+        """
+        return y
+
+    @classmethod
+    def complete_config(cls, config: dict[str, Any], data: Any) -> dict[str, Any]:
+        """Fill parameters derived from the task or the training data into a dumped task
+        config before anything is built (e.g. detection anchors estimated from the
+        training boxes, copied to the model, loss and postprocessor). ``data`` is the
+        Dataset given to ``compose``/``from_config``, or None. The completed config is
+        what gets saved, so a loaded task never needs the data again.
+        """
+        return config
+
     def figures(self, task: Task, x: np.ndarray, y: Any, out_dir: Path) -> list[Path]:
         """Write this task type's evaluation figures as PNG files; return their paths."""
         return []
