@@ -1,0 +1,154 @@
+"""The detection task type: box targets, validation, anchors, figures."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from visionhooks import ConfigError, DataError, TaskType
+
+from .anchors import default_anchors, kmeans_anchors
+from .boxes import DEFAULT_FORMAT, FORMATS, convert_boxes
+
+
+class DetectionTask(TaskType):
+    """Every object's box and class. Targets (DESIGN.md's data model):
+    ``{"boxes": (N, M, 4) float32 in info.box_format, "labels": (N, M) int32}``, padded
+    to M objects per image with label -1.
+
+    Validation (``check_targets``), each error naming the image and the box:
+    NaN or infinite coordinates, x2 < x1 or y2 < y1 (negative width or height), a center
+    outside the image, a label outside [-1, C) are errors. Zero-area boxes are dropped
+    (label set to -1) with a warning; boxes reaching past the image are clipped to it.
+    Images without objects are fine. Two objects claiming one cell and predictor are
+    resolved in the loss (the larger is kept).
+    """
+
+    target = "bounding_boxes"
+    default_loss = "yolo"
+    default_postprocessor = "nms"
+    default_metrics = ("map",)
+    prediction_keys = ("boxes", "scores", "classes", "counts")
+
+    @property
+    def box_format(self) -> str:
+        return self.info.box_format or DEFAULT_FORMAT
+
+    def check_targets(self, y: Any, n: int) -> dict[str, np.ndarray]:
+        if not isinstance(y, dict) or not {"boxes", "labels"} <= set(y):
+            raise DataError("detection targets must be a dict {'boxes': (N, M, 4), 'labels': "
+                            f"(N, M)}}. Received: {type(y).__name__}"
+                            + (f" with keys {sorted(y)}" if isinstance(y, dict) else ""))
+        boxes = np.asarray(y["boxes"], np.float32)
+        labels = np.asarray(y["labels"])
+        if boxes.ndim != 3 or boxes.shape[-1] != 4 or labels.shape != boxes.shape[:2]:
+            raise DataError(f"boxes must be (N, M, 4) and labels (N, M). Received: "
+                            f"boxes {boxes.shape}, labels {labels.shape}")
+        if len(boxes) != n:
+            raise DataError(f"{n} images but targets for {len(boxes)}")
+        if not np.issubdtype(labels.dtype, np.integer):
+            if not np.isfinite(labels).all() or (labels != np.round(labels)).any():
+                raise DataError("labels must be integer class ids (-1 for padding)")
+        labels = labels.astype(np.int32)
+        c = self.info.num_classes
+        bad = (labels < -1) | (labels >= c)
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
+            raise DataError(f"image {i}, box {j}: label {labels[i, j]} is outside 0..{c - 1} "
+                            f"(-1 marks padding)")
+        real = labels >= 0
+        finite = np.isfinite(boxes).all(-1)
+        if (real & ~finite).any():
+            i, j = np.argwhere(real & ~finite)[0]
+            raise DataError(f"image {i}, box {j}: coordinates {boxes[i, j].tolist()} are NaN "
+                            f"or infinite")
+        h, w, _ = self.info.input_shape
+        xyxy = convert_boxes(np.where(real[..., None], boxes, 0), self.box_format, "rel_xyxy",
+                             height=h, width=w)
+        neg = real & ((xyxy[..., 2] < xyxy[..., 0]) | (xyxy[..., 3] < xyxy[..., 1]))
+        if neg.any():
+            i, j = np.argwhere(neg)[0]
+            raise DataError(f"image {i}, box {j}: {boxes[i, j].tolist()} ({self.box_format}) "
+                            f"has x2 < x1 or y2 < y1")
+        cx, cy = (xyxy[..., 0] + xyxy[..., 2]) / 2, (xyxy[..., 1] + xyxy[..., 3]) / 2
+        outside = real & ((cx < 0) | (cx > 1) | (cy < 0) | (cy > 1))
+        if outside.any():
+            i, j = np.argwhere(outside)[0]
+            raise DataError(f"image {i}, box {j}: {boxes[i, j].tolist()} ({self.box_format}) "
+                            f"has its center outside the image")
+        xyxy = np.clip(xyxy, 0.0, 1.0)
+        empty = real & (((xyxy[..., 2] - xyxy[..., 0]) <= 0) | ((xyxy[..., 3] - xyxy[..., 1]) <= 0))
+        if empty.any():
+            warnings.warn(f"{int(empty.sum())} zero-area boxes dropped (first: image "
+                          f"{np.argwhere(empty)[0][0]}, box {np.argwhere(empty)[0][1]})",
+                          UserWarning, stacklevel=3)
+            labels = np.where(empty, -1, labels)
+        real = labels >= 0
+        out = convert_boxes(xyxy, "rel_xyxy", self.box_format, height=h, width=w)
+        return {"boxes": np.where(real[..., None], out, 0).astype(np.float32), "labels": labels}
+
+    def keras_targets(self, y: dict[str, np.ndarray]) -> np.ndarray:
+        """Pack into (N, M, 5): rel_center_xywh and the label, what the YOLO loss reads."""
+        h, w, _ = self.info.input_shape
+        centers = convert_boxes(y["boxes"], self.box_format, "rel_center_xywh", height=h,
+                                width=w)
+        return np.concatenate([centers, y["labels"][..., None].astype(np.float32)], axis=-1)
+
+    @classmethod
+    def complete_config(cls, config: dict[str, Any], data: Any) -> dict[str, Any]:
+        """Resolve ``anchors = "auto"`` (k-means with IoU distance on the training boxes
+        when data is given, else defaults) and copy the anchors into the model, loss and
+        postprocessor parameters that take them."""
+        task = dict(config["task"])
+        k = int(task.get("num_anchors", 2))
+        anchors = task.get("anchors", "auto")
+        if anchors == "auto":
+            train = getattr(data, "train", None)
+            if train is not None:
+                info = data.info
+                boxes = np.asarray(train.y["boxes"], np.float32)
+                real = np.asarray(train.y["labels"]) >= 0
+                h, w, _ = info.input_shape
+                wh = convert_boxes(boxes[real], info.box_format or DEFAULT_FORMAT,
+                                   "rel_center_xywh", height=h, width=w)[:, 2:]
+                anchors = kmeans_anchors(wh, k, seed=config.get("seed") or 0)
+            else:
+                anchors = default_anchors(k)
+        anchors = [[float(a), float(b)] for a, b in anchors]
+        task.update(anchors=anchors, num_anchors=len(anchors))
+        out = {**config, "task": task}
+        for field in ("model", "loss"):
+            spec = dict(out.get(field) or {})
+            mine = spec.get("anchors")
+            if mine is not None and [list(map(float, a)) for a in mine] != anchors:
+                raise ConfigError(f"{field} anchors {mine} differ from the task's {anchors}; "
+                                  f"set anchors once, on the task")
+            if field == "model" or spec.get("name") in (None, "yolo"):
+                spec["anchors"] = anchors
+            out[field] = spec
+        return out
+
+    def figures(self, task: Any, x: np.ndarray, y: Any, out_dir: Path) -> list[Path]:
+        """``detections.png`` (predictions over ground truth for up to 8 images) and
+        ``nms.png`` (the first image's candidates before and after NMS)."""
+        from .draw import detections_grid, nms_figure
+        from .postprocess import detect
+
+        n = min(8, len(x))
+        pred = task.predict(x[:n])
+        paths = [out_dir / "detections.png", out_dir / "nms.png"]
+        detections_grid(x[:n], pred, self.info.class_names, paths[0],
+                        ground_truth={k: v[:n] for k, v in y.items()},
+                        box_format=self.box_format)
+        raw = task.predict(x[:1], raw=True)
+        post = task.postprocessor
+        b = post.num_anchors(raw)
+        score = post.config.score_threshold
+        before = detect(raw, b, 2.0, score, 1000, post.config.per_class)  # τ > 1: keep all
+        after = detect(raw, b, post.config.iou_threshold, score, post.config.max_outputs,
+                       post.config.per_class)
+        nms_figure(x[0], before, after, self.info.class_names, paths[1], "rel_xyxy")
+        return paths

@@ -1,0 +1,78 @@
+"""The detection task end to end on synthetic rectangles: anchors from data, bad boxes
+named by image and box, a few steps lower the loss, save/load round trip."""
+
+import numpy as np
+import pytest
+
+import visionhooks as vh
+
+TINY = {"grid": 6, "filters": [8, 16, 16]}
+
+
+def compose(data, **kw):
+    return vh.compose(task="detection", model="yolov1-tiny", data=data, model_config=TINY,
+                      **kw)
+
+
+def test_auto_anchors_come_from_the_training_boxes_and_reach_model_and_loss(toy_detection):
+    task = compose(toy_detection)
+    anchors = task.config.task.params["anchors"]
+    assert len(anchors) == 2 and anchors != [[0.15, 0.3], [0.3, 0.15]]
+    wh = toy_detection.train.y["boxes"][toy_detection.train.y["labels"] >= 0][:, 2:]
+    assert wh.min() <= min(a[0] for a in anchors) <= max(a[0] for a in anchors) <= wh.max()
+    assert task.config.model.params["anchors"] == anchors
+    assert task.config.loss.params["anchors"] == anchors
+    assert task.network.get_layer("decode").anchors == anchors
+    with pytest.raises(vh.ConfigError, match="set anchors once"):
+        compose(toy_detection, loss={"name": "yolo", "anchors": [[0.5, 0.5], [0.2, 0.2]]})
+
+
+def test_bad_boxes_are_named_by_image_and_box(toy_detection):
+    task = compose(toy_detection)
+    x = toy_detection.train.x[:4]
+    good = {k: v[:4].copy() for k, v in toy_detection.train.y.items()}
+
+    def bad(change):
+        y = {k: v.copy() for k, v in good.items()}
+        for (key, i, j), value in change.items():
+            y[key][i, j] = value
+        return y
+
+    cases = [
+        (bad({("boxes", 2, 0): [np.nan, 0.5, 0.1, 0.1]}), "image 2, box 0.*NaN"),
+        (bad({("boxes", 1, 0): [0.5, 0.5, -0.1, 0.1]}), "image 1, box 0.*x2 < x1"),
+        (bad({("boxes", 3, 0): [1.2, 0.5, 0.1, 0.1]}), "image 3, box 0.*center outside"),
+        (bad({("labels", 0, 0): 7}), "image 0, box 0: label 7 is outside 0..1"),
+    ]
+    for y, message in cases:
+        with pytest.raises(vh.DataError, match=message):
+            task.fit(x, y, epochs=1, verbose=0, checkpoint=False)
+    with pytest.raises(vh.DataError, match="dict"):
+        task.fit(x, good["boxes"], epochs=1, verbose=0, checkpoint=False)
+    y = bad({("boxes", 0, 0): [0.5, 0.5, 0.0, 0.1]})
+    with pytest.warns(UserWarning, match="1 zero-area boxes dropped"):
+        checked = task.task_type.check_targets(y, 4)
+    assert checked["labels"][0, 0] == -1
+    # a box reaching past the border is clipped, images without objects are fine
+    y = bad({("boxes", 1, 0): [0.95, 0.5, 0.2, 0.2]})
+    y["labels"][3] = -1
+    checked = task.task_type.check_targets(y, 4)
+    np.testing.assert_allclose(checked["boxes"][1, 0], [0.925, 0.5, 0.15, 0.2], atol=1e-6)
+
+
+def test_training_lowers_the_loss_and_the_task_round_trips(toy_detection, tmp_path):
+    task = compose(toy_detection, optimizer={"learning_rate": 3e-3})
+    history = task.fit(toy_detection.train, epochs=10, batch_size=32, verbose=0,
+                       run_dir=tmp_path / "run")
+    loss = history.history["loss"]
+    assert loss[-1] < 0.5 * loss[0], loss
+    metrics = task.evaluate(toy_detection.test)
+    assert {"loss", "map", "map50"} <= set(metrics)
+    pred = task.predict(toy_detection.test.x[:4])
+    assert set(pred) >= {"boxes", "scores", "classes", "counts"}
+    assert pred["boxes"].shape == (4, 100, 4)
+    path = task.save(tmp_path / "det.keras")
+    again = vh.load(path)
+    np.testing.assert_array_equal(again.predict(toy_detection.test.x, raw=True),
+                                  task.predict(toy_detection.test.x, raw=True))
+    assert again.config.task.params["anchors"] == task.config.task.params["anchors"]
