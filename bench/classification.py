@@ -34,11 +34,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import importlib.metadata
 import json
 import math
 import os
-import platform
 import re
 import statistics
 import sys
@@ -50,6 +48,9 @@ from typing import Any
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import default_data_path, machine, versions, write_section  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -86,14 +87,6 @@ RATIO_TARGET = 0.97  # framework images/s at least 97% of plain Keras'
 
 def log(msg: str) -> None:
     print(msg, flush=True)
-
-
-def default_data_path() -> str | None:
-    env = os.environ.get("VISIONHOOKS_DATA")
-    if env:
-        return env
-    cand = REPO.parent / "shared" / "data" / "mnist.npz"
-    return str(cand) if cand.is_file() else None
 
 
 def make_timer():
@@ -400,42 +393,6 @@ def other_cpu_use(before: dict, after: dict, wall: float) -> dict[str, Any]:
     total = sum(r[0] for r in rows)
     return {"cpu_s": round(total, 1), "cores_busy": round(total / wall, 2) if wall else 0.0,
             "top": [{"pid": pid, "cpu_s": round(u, 1), "cmd": cmd} for u, pid, cmd in rows[:5]]}
-
-
-def machine() -> dict[str, Any]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ram = None
-    try:
-        m = re.search(r"MemTotal:\s+(\d+) kB", Path("/proc/meminfo").read_text())
-        ram = round(int(m.group(1)) / 2**20, 1) if m else None
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    return {"nproc": usable, "cpu": model, "ram_gib": ram, "platform": platform.platform()}
-
-
-def versions() -> dict[str, str]:
-    import jax
-    import keras
-
-    out = {"python": platform.python_version(), "keras": keras.__version__,
-           "jax": jax.__version__}
-    for dist in ("jaxlib", "visionhooks", "torch"):
-        try:
-            out[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return out
 
 
 # ----------------------------------------------------------------------- the bench
@@ -806,7 +763,7 @@ def render_section(report: dict[str, Any]) -> str:
                     parts.append(f"`{key}` {h['total_ms']:.0f} ms/fit")
             w = ov["wrapper"]
             exp = ov.get("expected_ratio", {})
-            lines.append(f"  Overheads (one `Task.fit(verbose=1)` run, time inside each part): "
+            lines.append("  Overheads (one `Task.fit(verbose=1)` run, time inside each part): "
                          + ", ".join(parts) + "; ratio these parts predict: "
                          f"{exp.get('verbose0')} without bars, {exp.get('verbose1')} with "
                          "bars; TaskModel wrapper vs bare network, best train_on_batch "
@@ -844,23 +801,6 @@ def render_section(report: dict[str, Any]) -> str:
               + f"; steal time {report['steal_s']} s. " + noise_sentence(results)
               + (" " + report["note"] if report.get("note") else ""), ""]
     return "\n".join(lines)
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace (or append) this benchmark's section; every other section is kept."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    lines = text.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip() == SECTION), None)
-    if start is None:
-        new = text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
-    else:
-        end = next((i for i in range(start + 1, len(lines))
-                    if lines[i].startswith("## ") or lines[i].startswith("# ")), len(lines))
-        new = "\n".join([*lines[:start], *section.rstrip("\n").splitlines(), "",
-                         *lines[end:]]).rstrip("\n") + "\n"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(new, encoding="utf-8")
-    tmp.replace(path)
 
 
 # ----------------------------------------------------------------------------- main
@@ -948,7 +888,7 @@ def main(argv: list[str] | None = None) -> int:
             if r.get("overheads") and "expected_ratio" not in r["overheads"]:
                 r["overheads"]["expected_ratio"] = expected_ratios(r["overheads"]["hooks"])
         results_path = args.results or str(HERE / "RESULTS.md")
-        write_section(Path(results_path), render_section(report))
+        write_section(Path(results_path), SECTION, render_section(report))
         log(f"updated {results_path} from {args.from_json}")
         return 0
     if args.quick:
@@ -1029,7 +969,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"wrote {args.json}")
     results_path = args.results or (None if args.quick else str(HERE / "RESULTS.md"))
     if results_path:
-        write_section(Path(results_path), render_section(report))
+        write_section(Path(results_path), SECTION, render_section(report))
         log(f"updated {results_path}")
     return 1 if (missed and args.strict and not args.quick) else 0
 

@@ -106,10 +106,10 @@ def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
 def _print_metrics(metrics: dict[str, Any], prefix: str = "test") -> None:
     for k, v in _scalars(metrics).items():
         print(f"{prefix} {k}: {v:.4f}")
-    per_class = metrics.get("per_class_accuracy")
-    if isinstance(per_class, dict):
-        print(f"{prefix} per-class accuracy: " + ", ".join(
-            f"{k}={'n/a' if v is None else f'{v:.3f}'}" for k, v in per_class.items()))
+    for name, values in metrics.items():  # per-class tables: accuracy, AP ...
+        if isinstance(values, dict):
+            print(f"{prefix} {name.replace('_', ' ')}: " + ", ".join(
+                f"{k}={'n/a' if v is None or v < 0 else f'{v:.3f}'}" for k, v in values.items()))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -204,9 +204,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
     else:
-        for r in rows:
-            extra = f"  score {r['scores']:.3f}" if "scores" in r else ""
-            print(f"{r['image']}: {r.get('class_name', '')}{extra}")
+        for i, r in enumerate(rows):
+            print(f"{r['image']}: {task.task_type.describe(pred, i)}")
     return 0
 
 

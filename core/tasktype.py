@@ -74,6 +74,11 @@ class TaskType:
         """Write this task type's evaluation figures as PNG files; return their paths."""
         return []
 
+    def describe(self, prediction: dict[str, Any], i: int) -> str:
+        """One line of text for image ``i`` of a postprocessed prediction (the CLI's
+        ``predict``)."""
+        return ", ".join(f"{k}={np.asarray(v[i]).tolist()}" for k, v in prediction.items())
+
 
 class Evaluator:
     """A metric that needs every prediction (mAP, a confusion matrix).
@@ -104,7 +109,7 @@ def check_images(x: Any, input_shape: tuple[int, int, int] | None) -> np.ndarray
             and x.shape[1:] == tuple(input_shape[:2]):
         x = x[..., None]
     if x.ndim != 4:
-        raise DataError(f"images must have shape (N, H, W, C)"
+        raise DataError("images must have shape (N, H, W, C)"
                         + (f" = (N, {', '.join(map(str, input_shape))})" if input_shape else "")
                         + f". Received: shape={x.shape}")
     if x.shape[0] == 0:

@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ class TqdmProgress(keras.callbacks.Callback):
         self.mininterval = mininterval
         self._bar: tqdm | None = None
         self._lock = threading.Lock()
+        self._last_postfix = 0.0
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         total = self.params.get("steps")
@@ -48,9 +50,13 @@ class TqdmProgress(keras.callbacks.Callback):
                 return
             done = batch + 1
             if done > bar.n:
-                bar.update(done - bar.n)
-                if logs:
+                now = time.monotonic()
+                if logs and now - self._last_postfix >= self.mininterval:
+                    # formatting the logs costs more than the update: only as often as
+                    # the bar redraws
+                    self._last_postfix = now
                     bar.set_postfix(_fmt(logs), refresh=False)
+                bar.update(done - bar.n)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         with self._lock:

@@ -48,6 +48,10 @@ class ClassificationTask(TaskType):
                             f"({c} classes); {int(out.sum())} labels are out of range")
         return y
 
+    def describe(self, prediction: dict[str, Any], i: int) -> str:
+        label = int(prediction["labels"][i])
+        return f"{self.info.class_names[label]} (p = {float(prediction['scores'][i]):.3f})"
+
     def figures(self, task: Any, x: np.ndarray, y: np.ndarray, out_dir: Path) -> list[Path]:
         from .figures import confusion_figure, misclassified_figure
 

@@ -11,7 +11,7 @@ import numpy as np
 from visionhooks import ConfigError, DataError, TaskType
 
 from .anchors import default_anchors, kmeans_anchors
-from .boxes import DEFAULT_FORMAT, FORMATS, convert_boxes
+from .boxes import DEFAULT_FORMAT, convert_boxes
 
 
 class DetectionTask(TaskType):
@@ -130,6 +130,15 @@ class DetectionTask(TaskType):
                 spec["anchors"] = anchors
             out[field] = spec
         return out
+
+    def describe(self, prediction: dict[str, Any], i: int) -> str:
+        n = int(prediction["counts"][i])
+        found = [f"{self.info.class_names[int(c)]} {float(s):.2f} at "
+                 f"[{', '.join(f'{v:.3f}' for v in b)}]"
+                 for b, c, s in zip(prediction["boxes"][i][:n], prediction["classes"][i][:n],
+                                    prediction["scores"][i][:n])]
+        return f"{n} object{'s' if n != 1 else ''} ({self.box_format})" + (
+            ": " + "; ".join(found) if found else "")
 
     def figures(self, task: Any, x: np.ndarray, y: Any, out_dir: Path) -> list[Path]:
         """``detections.png`` (predictions over ground truth for up to 8 images) and
