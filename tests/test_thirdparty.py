@@ -13,7 +13,7 @@ def info():
     infos = {p.name: p for p in vh.plugins()}
     if "tinycnn" not in infos:
         pytest.fail("visionhooks-tinycnn is not installed: run the README's test command "
-                    "(pip install -e '.[test]' ./examples/thirdparty_plugin)")
+                    "(pip install -e '.[test]' && pip install ./examples/thirdparty_plugin)")
     return infos["tinycnn"]
 
 
