@@ -1,0 +1,56 @@
+"""U-Net (Ronneberger et al. 2015) as the seed describes it, a functional Keras model."""
+
+from __future__ import annotations
+
+import keras
+
+from visionhooks import ConfigError, DataInfo
+
+from .config import UNetConfig
+
+
+def _block(x, filters: int, config: UNetConfig, name: str):
+    """Two 3×3 convolutions with ReLU (unit stride, zero padding), optional batch norm and
+    (spatial) dropout."""
+    for i in (1, 2):
+        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=not config.batch_norm,
+                                name=f"{name}_conv{i}")(x)
+        if config.batch_norm:
+            x = keras.layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        x = keras.layers.Activation("relu", name=f"{name}_relu{i}")(x)
+    if config.dropout:
+        drop = keras.layers.SpatialDropout2D if config.spatial_dropout else keras.layers.Dropout
+        x = drop(config.dropout, name=f"{name}_dropout")(x)
+    return x
+
+
+def build_unet(config: UNetConfig, info: DataInfo) -> keras.Model:
+    """``depth`` encoder blocks (block, 2×2 max pool), a bottleneck block, ``depth``
+    decoder blocks (2×2 transposed convolution with stride 2, concatenation of the
+    matching encoder block's output, block) and a pointwise output convolution: one
+    logistic channel for 2 classes, a softmax over C channels otherwise. Block k has
+    ``base_filters·2^k`` filters. Height and width must be divisible by ``2^depth``."""
+    h, w, _ = info.input_shape
+    step = 2 ** config.depth
+    if h % step or w % step:
+        raise ConfigError(
+            f"unet with depth={config.depth} halves the image {config.depth} times, so height "
+            f"and width must be multiples of {step}. Received: input_shape={info.input_shape}; "
+            f"pad or resize to {-(-h // step) * step}x{-(-w // step) * step}")
+    inputs = keras.Input(info.input_shape, name="images")
+    x, skips = inputs, []
+    for k in range(config.depth):
+        x = _block(x, config.base_filters * 2 ** k, config, f"encoder{k + 1}")
+        skips.append(x)
+        x = keras.layers.MaxPooling2D(2, name=f"encoder{k + 1}_pool")(x)
+    x = _block(x, config.base_filters * 2 ** config.depth, config, "bottleneck")
+    for k in reversed(range(config.depth)):
+        filters = config.base_filters * 2 ** k
+        x = keras.layers.Conv2DTranspose(filters, 2, strides=2, name=f"decoder{k + 1}_up")(x)
+        x = keras.layers.Concatenate(name=f"decoder{k + 1}_skip")([skips[k], x])
+        x = _block(x, filters, config, f"decoder{k + 1}")
+    binary = info.num_classes == 2
+    outputs = keras.layers.Conv2D(1 if binary else info.num_classes, 1,
+                                  activation="sigmoid" if binary else "softmax",
+                                  name="masks")(x)
+    return keras.Model(inputs, outputs, name="unet")
