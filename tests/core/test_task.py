@@ -14,7 +14,8 @@ MLP = "visionhooks.plugins.classification.models:build_mlp"
 
 
 class SegmentationParts:
-    """Components declared for another task type, and a task that builds no TaskType."""
+    """Components declared for another task type, and a task that builds no TaskType
+    (names no built-in plugin uses, so the bare names stay unambiguous)."""
 
     @vh.hookimpl
     def register_models(self, register):
@@ -23,11 +24,11 @@ class SegmentationParts:
 
     @vh.hookimpl
     def register_losses(self, register):
-        register("dice", lambda config, info: None, tasks=("segmentation",))
+        register("fake-dice", lambda config, info: None, tasks=("segmentation",))
 
     @vh.hookimpl
     def register_metrics(self, register):
-        register("iou", lambda config, info: None, tasks=["segmentation", "detection"])
+        register("fake-iou", lambda config, info: None, tasks=["segmentation", "detection"])
 
     @vh.hookimpl
     def register_tasks(self, register):
@@ -107,8 +108,8 @@ def test_shape_that_cannot_be_told(host):
 
 @pytest.mark.parametrize("kwargs, kind, name", [
     ({"model": "seg-net"}, "model", "seg-net"),
-    ({"model": "mlp", "loss": "dice"}, "loss", "dice"),
-    ({"model": "mlp", "metrics": ["accuracy", "iou"]}, "metric", "iou"),
+    ({"model": "mlp", "loss": "fake-dice"}, "loss", "fake-dice"),
+    ({"model": "mlp", "metrics": ["accuracy", "fake-iou"]}, "metric", "fake-iou"),
 ])
 def test_components_for_another_task_type_are_incompatible(seg_host, kwargs, kind, name):
     with pytest.raises(IncompatibleComponentsError) as exc:
