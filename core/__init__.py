@@ -54,6 +54,7 @@ def unregister_plugin(name: str) -> None:
 _LAZY = {
     "Task": ("visionhooks.task", "Task"),
     "compose": ("visionhooks.task", "compose"),
+    "augment": ("visionhooks.augmentation", "augment"),
     "load": ("visionhooks.saving", "load"),
     "datasets": ("visionhooks.datasets", None),
     "testing": ("visionhooks.testing", None),
@@ -75,7 +76,7 @@ from .backend import register_keras_objects_on_import as _register_keras_objects
 _register_keras_objects()
 
 __all__ = [
-    "AmbiguousComponentError", "BackendError", "CheckpointError", "ComponentConfig",
+    "AmbiguousComponentError", "augment", "BackendError", "CheckpointError", "ComponentConfig",
     "ComponentError", "ComponentNotFoundError", "ComponentSpec", "ConfigError", "DataError",
     "DataInfo", "DatasetNotFoundError", "EmptyConfig", "Evaluator", "Host",
     "IncompatibleComponentsError", "KINDS", "PLUGIN_API_VERSION", "PluginInfo",

@@ -111,10 +111,18 @@ def register_datasets(register: Register) -> None:
 def register_augmentations(register: Register) -> None:
     """Add augmentations (applied to training batches inside the compiled step).
 
-    Declare which parts of a batch a transform moves with the metadata
-    ``moves=("images", "segmentation_masks", "bounding_boxes")``.
+    ``factory(config, info)`` returns a callable ``aug(batch, key) -> batch`` of pure
+    JAX: ``batch`` is a dict in the data model (``images`` NHWC float32 in [0, 1], and any
+    of ``labels``, ``segmentation_masks``, ``bounding_boxes`` in ``info.box_format``),
+    ``key`` a JAX PRNG key; it draws its own parameters per image and returns the same
+    keys. An optional ``fuse(next_aug)`` returning one augmentation that does both (or
+    None) lets the pipeline merge neighbours, e.g. geometric transforms into one warp.
+    Declare capabilities as metadata: ``geometric=True`` for transforms that move pixels,
+    and ``moves``, the parts of a batch they transform
+    (``("images", "segmentation_masks", "bounding_boxes")``); ``compose`` refuses a
+    geometric augmentation that does not move the task's masks or boxes.
 
-    :param register: ``register(name, factory, config=..., moves=(...))``.
+    :param register: ``register(name, factory, config=..., geometric=..., moves=(...))``.
     """
 
 

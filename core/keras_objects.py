@@ -14,6 +14,10 @@ from typing import Any
 import keras
 
 
+#: Added to the task seed for the augmentation stream, so it differs from the others.
+AUGMENT_SEED_OFFSET = 7919
+
+
 @keras.saving.register_keras_serializable(package="visionhooks", name="TaskModel")
 class TaskModel(keras.Model):
     """A task's network plus what is needed to rebuild and use it.
@@ -27,7 +31,7 @@ class TaskModel(keras.Model):
     def __init__(self, task_config: dict[str, Any], info: dict[str, Any],
                  provenance: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        from .task import build_network
+        from .task import build_augmenter, build_network
 
         self._task_config_json = json.dumps(task_config)
         self._info_json = json.dumps(info)
@@ -35,6 +39,15 @@ class TaskModel(keras.Model):
         self.network = build_network(self.task_config, self.info, self.provenance)
         if not self.network.built:
             self.network.build((None, *self.info["input_shape"]))
+        # Augmentation runs inside the compiled train step, keyed by its own seed stream
+        # (a SeedGenerator: its state is saved in checkpoints, so a resumed run goes on
+        # with the very draws it would have made).
+        self._augmenter = build_augmenter(self.task_config, self.info, self.provenance)
+        if self._augmenter is not None:
+            seed = self.task_config.get("seed")
+            self.augment_seed = keras.random.SeedGenerator(
+                None if seed is None else int(seed) + AUGMENT_SEED_OFFSET,
+                name="augment_seed")
         self.built = True
 
     @property
@@ -51,6 +64,24 @@ class TaskModel(keras.Model):
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         return self.network(inputs, training=training)
+
+    def train_step(self, state: Any, data: Any) -> Any:
+        """Keras' JAX train step, after augmenting ``(x, y)`` with the task's pipeline
+        (training only: evaluation and prediction never see it)."""
+        if self._augmenter is None:
+            return super().train_step(state, data)
+        import jax.numpy as jnp
+
+        trainable, non_trainable, optimizer_vars, metrics_vars = state
+        index = next(i for i, v in enumerate(self.non_trainable_variables)
+                     if v is self.augment_seed.state)
+        seed = non_trainable[index]
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        x, y = self._augmenter(x, y, seed)
+        non_trainable = list(non_trainable)
+        non_trainable[index] = seed + jnp.array([0, 1], seed.dtype)
+        return super().train_step((trainable, non_trainable, optimizer_vars, metrics_vars),
+                                  keras.utils.pack_x_y_sample_weight(x, y, sample_weight))
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "task_config": self.task_config, "info": self.info,

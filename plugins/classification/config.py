@@ -37,6 +37,8 @@ class LeNet5Config(ComponentConfig):
     dense_units: tuple[int, ...] = (120, 84)
     activation: Activation = "relu"
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout before each dense layer")
+    spatial_dropout: float = Field(0.0, ge=0.0, lt=1.0, description=(
+        "after each convolution block, drop whole feature maps (Tompson et al. 2015)"))
     input_shape: tuple[int, int, int] = (28, 28, 1)
     num_classes: int = Field(10, ge=2)
 

@@ -10,8 +10,10 @@ from visionhooks import DataInfo
 from .config import LeNet5Config, MLPConfig
 
 
-def _activation(name: str):
-    return keras.layers.LeakyReLU(0.1) if name == "leaky_relu" else keras.layers.Activation(name)
+def _activation(kind: str, name: str):
+    if kind == "leaky_relu":
+        return keras.layers.LeakyReLU(0.1, name=name)
+    return keras.layers.Activation(kind, name=name)
 
 
 def build_mlp(config: MLPConfig, info: DataInfo) -> keras.Model:
@@ -20,7 +22,7 @@ def build_mlp(config: MLPConfig, info: DataInfo) -> keras.Model:
     x = keras.layers.Flatten(name="flatten")(inputs)
     for i, units in enumerate(config.hidden_units, start=1):
         x = keras.layers.Dense(units, name=f"dense{i}")(x)
-        x = _activation(config.activation)(x)
+        x = _activation(config.activation, f"dense{i}_{config.activation}")(x)
         if config.dropout:
             x = keras.layers.Dropout(config.dropout, name=f"dropout{i}")(x)
     outputs = keras.layers.Dense(info.num_classes, activation="softmax", name="probabilities")(x)
@@ -34,13 +36,16 @@ def build_lenet5(config: LeNet5Config, info: DataInfo) -> keras.Model:
     x = inputs
     for i, (filters, padding) in enumerate(zip(config.filters, config.padding), start=1):
         x = keras.layers.Conv2D(filters, config.kernel_size, padding=padding, name=f"conv{i}")(x)
-        x = _activation(config.activation)(x)
+        x = _activation(config.activation, f"conv{i}_{config.activation}")(x)
         x = pool(2, name=f"pool{i}")(x)
+        if config.spatial_dropout:
+            x = keras.layers.SpatialDropout2D(config.spatial_dropout,
+                                              name=f"spatial_dropout{i}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     for i, units in enumerate(config.dense_units, start=1):
         if config.dropout:
             x = keras.layers.Dropout(config.dropout, name=f"dropout{i}")(x)
         x = keras.layers.Dense(units, name=f"dense{i}")(x)
-        x = _activation(config.activation)(x)
+        x = _activation(config.activation, f"dense{i}_{config.activation}")(x)
     outputs = keras.layers.Dense(info.num_classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="lenet5")

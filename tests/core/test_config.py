@@ -139,10 +139,12 @@ def test_unknown_component_in_a_config():
         vh.compose(task="classification", model="mlp", metrics=["acuracy"])
 
 
-def test_requested_augmentations_are_refused_before_anything_is_built():
-    with pytest.raises(ConfigError, match=r"augmentations \['rotate'\]"):
+def test_augmentations_are_checked_before_anything_is_built():
+    with pytest.raises(ComponentNotFoundError, match="unknown augmentation 'rotat'"):
+        vh.compose(task="classification", model="lenet5", augment=["rotat"])
+    with pytest.raises(ConfigError, match="(?s)augmentation .rotate.*max_degrees"):
         vh.compose(task="classification", model="lenet5",
-                   augment=[{"name": "rotate", "max_degrees": 10}])
+                   augment=[{"name": "rotate", "max_degrees": 1000}])
 
 
 def test_component_spec_forms():

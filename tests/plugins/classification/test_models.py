@@ -33,6 +33,20 @@ def test_output_shapes_are_class_probabilities(model, config, input_shape, class
     assert np.all(out >= 0) and np.allclose(out.sum(-1), 1.0, atol=1e-5)
 
 
+def test_lenet5_spatial_dropout_drops_whole_feature_maps_in_training_only():
+    task = vh.compose(task="classification", model="lenet5",
+                      model_config={"spatial_dropout": 0.5})
+    assert task.network.count_params() == 61_706
+    layer = task.network.get_layer("spatial_dropout1")
+    x = np.ones((4, 14, 14, 6), np.float32)
+    out = np.asarray(layer(x, training=True))
+    per_map = out.reshape(4, -1, 6)
+    # every feature map is either all zero or all kept (scaled by 1 / (1 - rate))
+    assert np.all((per_map == 0).all(axis=1) | (per_map == 2.0).all(axis=1))
+    assert (per_map == 0).any()
+    np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
+
+
 def test_lenet5_has_exactly_61706_parameters():
     task = vh.compose(task="classification", model="lenet5")
     net = task.network
