@@ -181,16 +181,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .datasets.image_folder import read_image
     from .saving import load
 
     task = load(args.model)
-    h, w, c = task.info.input_shape
-    if c not in (1, 3):
-        raise VisionhooksError(f"predict reads grayscale or RGB image files; this model takes "
-                               f"{c} channels")
-    images = np.stack([read_image(Path(p), (h, w), "grayscale" if c == 1 else "rgb")
-                       for p in args.images])
+    images = _read_images(task, args.images)
     pred = task.predict(images)
     names = task.class_names
     rows = []
@@ -207,6 +201,58 @@ def cmd_predict(args: argparse.Namespace) -> int:
         for i, r in enumerate(rows):
             print(f"{r['image']}: {task.task_type.describe(pred, i)}")
     return 0
+
+
+def _read_images(task: Any, paths: Sequence[str]) -> Any:
+    import numpy as np
+
+    from .datasets.image_folder import read_image
+
+    h, w, c = task.info.input_shape
+    if c not in (1, 3):
+        raise VisionhooksError(f"image files are read as grayscale or RGB; this model takes "
+                               f"{c} channels")
+    return np.stack([read_image(Path(p), (h, w), "grayscale" if c == 1 else "rgb")
+                     for p in paths])
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .config import apply_overrides
+    from .saving import load
+
+    task = load(args.model)
+    params = apply_overrides({}, list(args.set or []))
+    if args.layer:
+        params["layer"] = args.layer
+    target = None
+    if args.target is not None:
+        try:
+            target = json.loads(args.target)
+        except json.JSONDecodeError:
+            target = args.target  # a class name
+    images = _read_images(task, args.images) if args.images else None
+    out = Path(args.out)
+    result = task.explain(images, args.method, target=target, figures_dir=out, **params)
+    arrays = {k: v for k, v in result.items() if k != "figures"}
+    import numpy as np
+
+    np.savez_compressed(out / f"{args.method}.npz", **{
+        k: np.asarray(v) for k, v in _flat(arrays).items()})
+    print(f"{args.method}: {len(args.images or [])} image(s), arrays in "
+          f"{out / (args.method + '.npz')}")
+    for f in result.get("figures", []):
+        print(f"figure: {f}")
+    return 0
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}_"))
+        elif v is not None:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 # -- entry point ---------------------------------------------------------------------
@@ -259,6 +305,19 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("images", nargs="+", help="image files (read with Pillow, resized)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_predict)
+
+    s = sub.add_parser("explain", help="explain a saved task's predictions on image files")
+    s.add_argument("model", help="a .keras task file")
+    s.add_argument("images", nargs="*", help="image files (none for --method filters)")
+    s.add_argument("--method", default="saliency",
+                   help="explainer: saliency, gradients, filters, projections, latent ...")
+    s.add_argument("--out", default="explain", help="folder for figures and arrays")
+    s.add_argument("--layer", help="layer to look at (default: the last feature layer)")
+    s.add_argument("--target", help="what to explain: a class id or name, or JSON "
+                                    "(e.g. '{\"box\": [0.5, 0.5, 0.2, 0.2]}')")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="explainer parameter, e.g. --set steps=200")
+    s.set_defaults(func=cmd_explain)
     return p
 
 

@@ -89,6 +89,27 @@ def build_network(task_config: dict[str, Any], info: dict[str, Any],
                           f"{exc}") from exc
 
 
+def build_augmenter(task_config: dict[str, Any], info: dict[str, Any],
+                    provenance: dict[str, Any] | None = None) -> Any:
+    """The training-step augmenter of a dumped task config (``TaskModel`` uses this):
+    ``(x, y, seed_state) -> (x, y)``, or None without augmentations."""
+    from .augmentation import build_pipeline, train_augmenter
+
+    config = TaskConfig.model_validate(task_config)
+    if not config.augment:
+        return None
+    data_info = DataInfo.model_validate(info)
+    task_type = resolve("task", config.task.name, provenance).build(config.task.params,
+                                                                    data_info)
+    for spec in config.augment:
+        resolve("augmentation", spec.name, provenance)
+    batch_info = data_info.model_copy(update={"box_format": task_type.batch_box_format})
+    host = _BUILD_HOST.get() or default_host()
+    pipeline = build_pipeline(config.augment, batch_info, task_target=task_type.target,
+                              host=host)
+    return train_augmenter(pipeline, task_type)
+
+
 class Task:
     """A composed task. Build it with ``vh.compose(...)``, ``Task.from_config(...)`` or
     ``vh.load(path)``.
@@ -126,16 +147,19 @@ class Task:
         self.metric_specs = [ComponentSpec.model_validate(m) for m in metric_specs]
         self.metric_components = [self.host.component("metric", m.name)
                                   for m in self.metric_specs]
+        self.augment_components = [self.host.component("augmentation", a.name)
+                                   for a in config.augment]
         self._check_compatible()
         # Validate every component's parameters now, before anything is built or trained.
         for field in _SINGLE:
             self.components[field].validate(getattr(config, field).params)
         for comp, spec in zip(self.metric_components, self.metric_specs):
             comp.validate(spec.params)
-        if config.augment:
-            names = [a.name for a in config.augment]
-            raise ConfigError(f"augmentations {names} were requested, but augmentation is not "
-                              f"available in this version of visionhooks")
+        for comp, spec in zip(self.augment_components, config.augment):
+            comp.validate(spec.params)
+        from .augmentation import check_augmentations
+
+        check_augmentations(self.augment_components, self.task_type.target, config.task.name)
         self.postprocessor = self.components["postprocess"].build(config.postprocess.params, info)
         keras = backend.keras()
         if model is None:
@@ -191,7 +215,8 @@ class Task:
     def provenance(self) -> dict[str, Any]:
         """Component name → the plugin, distribution and version that provided it."""
         out = {}
-        for comp in [*self.components.values(), *self.metric_components]:
+        for comp in [*self.components.values(), *self.metric_components,
+                     *self.augment_components]:
             info = self.host.plugin_of(comp)
             out[comp.name] = {"kind": comp.kind, "plugin": comp.plugin,
                               "distribution": getattr(info, "distribution", None),
@@ -200,7 +225,8 @@ class Task:
 
     def _check_compatible(self) -> None:
         task = self.config.task.name
-        for comp in [*self.components.values(), *self.metric_components]:
+        for comp in [*self.components.values(), *self.metric_components,
+                     *self.augment_components]:
             if comp.kind != "task" and comp.tasks is not None and task not in comp.tasks:
                 raise IncompatibleComponentsError(
                     f"{comp.kind} {comp.name!r} (plugin {comp.plugin!r}) serves task types "
@@ -411,6 +437,40 @@ class Task:
         outputs = self.model.predict(x, batch_size=batch_size or self.config.train.batch_size,
                                      verbose=0)
         return outputs if raw else self.postprocessor(outputs)
+
+    def explain(self, images: Any, method: str = "saliency", *, target: Any = None,
+                figures_dir: str | Path | None = None, **params: Any) -> dict[str, Any]:
+        """Explain the model with a registered explainer (``vh.components("explainer")``).
+
+        Args:
+            images: a batch (N, H, W, C) (or None for explainers that start from noise,
+                such as ``filters``).
+            method: the explainer's name.
+            target: what to explain, in the task type's terms (a class, a region, a
+                box ...); None explains the model's own prediction.
+            figures_dir: also write the explainer's figures (PNG) there; their paths are
+                returned under ``"figures"``.
+            **params: the explainer's parameters (e.g. ``layer="conv2"``).
+
+        Returns:
+            The explainer's dict of NumPy arrays (e.g. ``maps`` for saliency).
+        """
+        comp = self.host.component("explainer", method)
+        task_name = self.config.task.name
+        if comp.tasks is not None and task_name not in comp.tasks:
+            raise IncompatibleComponentsError(
+                f"explainer {method!r} (plugin {comp.plugin!r}) serves task types "
+                f"{list(comp.tasks)}, not {task_name!r}. Registered explainers for "
+                f"{task_name!r}: {self._names_for('explainer', task_name)}")
+        explainer = comp.build(params, self.info)
+        x = None if images is None else self.task_type.check_images(images)
+        result = explainer(self, x, target=target)
+        if figures_dir is not None:
+            out = Path(figures_dir)
+            out.mkdir(parents=True, exist_ok=True)
+            draw = getattr(explainer, "figures", None)
+            result["figures"] = [] if draw is None else draw(self, x, result, out)
+        return result
 
     def figures(self, data: Any, out_dir: str | Path, y: Any = None) -> list[Path]:
         """The task type's evaluation figures on a split, as PNG files in ``out_dir``."""

@@ -29,6 +29,8 @@ class TaskType:
     default_metrics: ClassVar[tuple[str, ...]] = ()
     #: Keys of the postprocessor's output that ``predict`` returns.
     prediction_keys: ClassVar[tuple[str, ...]] = ()
+    #: Format of ``bounding_boxes`` in ``augmentation_batch`` (detection tasks).
+    batch_box_format: ClassVar[str | None] = None
 
     def __init__(self, config: Any, info: DataInfo) -> None:
         self.config = config
@@ -59,6 +61,30 @@ class TaskType:
         unpacks them. Encodings such as YOLO grids still happen inside the loss.
         """
         return y
+
+    def augmentation_batch(self, x: Any, y: Any) -> dict[str, Any]:
+        """Inside the compiled training step: images and ``keras_targets`` → a data-model
+        batch dict for the augmentation pipeline (JAX arrays; boxes, if any, in
+        ``batch_box_format``). The default puts ``y`` under the target's key."""
+        return {"images": x, self.target: y}
+
+    def from_augmentation_batch(self, batch: dict[str, Any]) -> tuple[Any, Any]:
+        """The inverse of ``augmentation_batch``: ``(x, keras_targets)``."""
+        return batch["images"], batch[self.target]
+
+    def explain_targets(self, outputs: np.ndarray, target: Any = None) -> Any:
+        """Resolve what an explainer explains, per image, from the model's ``outputs`` for
+        the images and the user's ``target`` (None: the model's own prediction). Returns
+        arrays that ``explain_score`` takes. Task types that support explainers override
+        this and ``explain_score``."""
+        raise NotImplementedError(f"task type {self.name!r} does not define explanation "
+                                  f"targets")
+
+    def explain_score(self, outputs: Any, targets: Any) -> Any:
+        """The differentiable score an explainer attributes (JAX): (N,) from the model's
+        ``outputs`` (N, ...) and the resolved ``targets``."""
+        raise NotImplementedError(f"task type {self.name!r} does not define an explanation "
+                                  f"score")
 
     @classmethod
     def complete_config(cls, config: dict[str, Any], data: Any) -> dict[str, Any]:

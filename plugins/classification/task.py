@@ -48,6 +48,37 @@ class ClassificationTask(TaskType):
                             f"({c} classes); {int(out.sum())} labels are out of range")
         return y
 
+    def explain_targets(self, outputs: np.ndarray, target: Any = None) -> np.ndarray:
+        """Class ids (N,): ``target`` (one id, a name, or one per image), else the
+        predicted class."""
+        n, c = np.shape(outputs)
+        if target is None:
+            return np.asarray(outputs).argmax(-1).astype(np.int32)
+        t = np.asarray(target)
+        if t.dtype.kind in "US":
+            names = list(self.info.class_names)
+            bad = [str(v) for v in np.atleast_1d(t) if str(v) not in names]
+            if bad:
+                raise DataError(f"unknown class name(s) {bad}; classes: {names}")
+            t = np.array([names.index(str(v)) for v in np.atleast_1d(t)])
+            t = t.reshape(np.shape(target))
+        t = np.broadcast_to(t.astype(np.int64), (n,)) if t.ndim == 0 else t.astype(np.int64)
+        if t.shape != (n,) or (t < 0).any() or (t >= c).any():
+            raise DataError(f"target must be a class id in 0..{c - 1} (or {n} of them). "
+                            f"Received: {np.asarray(target).tolist()}")
+        return t.astype(np.int32)
+
+    def explain_score(self, outputs: Any, targets: Any) -> Any:
+        """The target's class score (logit) recovered from the softmax output, up to a
+        constant shared by the classes: log p_c − mean_k log p_k = z_c − mean_k z_k.
+        Unlike p_c or log p_c it does not saturate once the model is confident, so its
+        gradients still say where the evidence is (as Grad-CAM's pre-softmax score)."""
+        from visionhooks.plugins.classification.scores import centered_logits
+        import jax.numpy as jnp
+
+        z = centered_logits(outputs)
+        return jnp.take_along_axis(z, jnp.asarray(targets)[:, None], axis=-1)[:, 0]
+
     def describe(self, prediction: dict[str, Any], i: int) -> str:
         label = int(prediction["labels"][i])
         return f"{self.info.class_names[label]} (p = {float(prediction['scores'][i]):.3f})"

@@ -97,6 +97,76 @@ class DetectionTask(TaskType):
                                 width=w)
         return np.concatenate([centers, y["labels"][..., None].astype(np.float32)], axis=-1)
 
+    def explain_targets(self, outputs: np.ndarray, target: Any = None) -> dict[str, np.ndarray]:
+        """``{"predictor", "class", "box"}`` per image: the predictor (index into the
+        S·S·B predictors) whose class confidence is explained, its class and its box
+        (rel_xyxy). ``target`` None takes the image's top detection; a dict ``{"box":
+        (4,) or (N, 4) in the data's box format, "class": id (optional)}`` takes the
+        predictor whose box overlaps that box most (its best class unless given)."""
+        from .boxes import convert_boxes, iou_matrix
+        from .postprocess import center_to_xyxy, decode
+
+        out = np.asarray(outputs, np.float32)
+        n = out.shape[0]
+        b = (out.shape[-1] - self.info.num_classes) // 5
+        centers, conf, probs = (np.asarray(a) for a in decode(out, b))
+        boxes = np.asarray(center_to_xyxy(centers))
+        scores = conf[..., None] * probs  # (N, P, C)
+        if target is None:
+            flat = scores.reshape(n, -1).argmax(1)
+            pred, cls = np.divmod(flat, probs.shape[-1])
+        else:
+            if not isinstance(target, dict) or "box" not in target:
+                raise DataError("a detection target is a dict {'box': [4 numbers], 'class': "
+                                "id} (or None for the top detection)")
+            h, w, _ = self.info.input_shape
+            want = np.broadcast_to(np.asarray(target["box"], np.float32), (n, 4))
+            want = convert_boxes(want, self.box_format, "rel_xyxy", height=h, width=w)
+            iou = np.stack([iou_matrix(want[i:i + 1], boxes[i])[0] for i in range(n)])
+            pred = iou.argmax(1)
+            given = target.get("class")
+            cls = (probs[np.arange(n), pred].argmax(-1) if given is None
+                   else np.broadcast_to(np.asarray(given, np.int64), (n,)))
+            if (cls < 0).any() or (cls >= self.info.num_classes).any():
+                raise DataError(f"target class must be in 0..{self.info.num_classes - 1}. "
+                                f"Received: {np.asarray(given).tolist()}")
+        return {"predictor": pred.astype(np.int32), "class": np.asarray(cls, np.int32),
+                "box": boxes[np.arange(n), pred]}
+
+    def explain_score(self, outputs: Any, targets: dict[str, Any]) -> Any:
+        """The chosen predictor's class-specific confidence, confidence × p(class), in
+        logit form so that its gradient survives a sure model: logit(confidence) +
+        (log p_c − mean_k log p_k) (the class term is 0 for a single class)."""
+        import jax.numpy as jnp
+
+        from visionhooks.plugins.classification.scores import centered_logits, sigmoid_logit
+
+        from .postprocess import decode
+
+        b = (outputs.shape[-1] - self.info.num_classes) // 5
+        _, conf, probs = decode(outputs, b)
+        idx = jnp.asarray(targets["predictor"])[:, None]
+        c = jnp.take_along_axis(conf, idx, axis=1)[:, 0]
+        z = centered_logits(jnp.take_along_axis(probs, idx[..., None], axis=1)[:, 0])
+        cls = jnp.take_along_axis(z, jnp.asarray(targets["class"])[:, None], axis=1)[:, 0]
+        return sigmoid_logit(c) + cls
+
+    #: ``keras_targets`` packs boxes as rel_center_xywh (what the YOLO loss reads).
+    batch_box_format = "rel_center_xywh"
+
+    def augmentation_batch(self, x: Any, y: Any) -> dict[str, Any]:
+        import jax.numpy as jnp
+
+        return {"images": x, "bounding_boxes": {"boxes": y[..., :4],
+                                                "labels": y[..., 4].astype(jnp.int32)}}
+
+    def from_augmentation_batch(self, batch: dict[str, Any]) -> tuple[Any, Any]:
+        import jax.numpy as jnp
+
+        bb = batch["bounding_boxes"]
+        labels = bb["labels"].astype(bb["boxes"].dtype)[..., None]
+        return batch["images"], jnp.concatenate([bb["boxes"], labels], axis=-1)
+
     @classmethod
     def complete_config(cls, config: dict[str, Any], data: Any) -> dict[str, Any]:
         """Resolve ``anchors = "auto"`` (k-means with IoU distance on the training boxes

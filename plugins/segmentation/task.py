@@ -49,6 +49,56 @@ class SegmentationTask(TaskType):
                             f"0..{c - 1} ({c} classes)")
         return y
 
+    def explain_targets(self, outputs: np.ndarray, target: Any = None) -> dict[str, np.ndarray]:
+        """``{"class": (N,), "region": (N, H, W) float}``: the class whose summed score is
+        explained and the pixels summed over. ``target`` is a class id (or one per image),
+        or a dict with ``class`` and optionally ``region`` (a mask); by default the most
+        frequent predicted class other than 0 (background), over the pixels predicted as
+        that class."""
+        from .postprocess import to_masks
+
+        pred = to_masks(outputs)
+        n = pred.shape[0]
+        c = self.info.num_classes
+        t = target.get("class") if isinstance(target, dict) else target
+        region = target.get("region") if isinstance(target, dict) else None
+        if t is None:
+            counts = np.stack([np.bincount(m.reshape(-1), minlength=c) for m in pred])
+            counts[:, 0] = -1 if c > 1 else counts[:, 0]
+            cls = counts.argmax(1)
+        else:
+            cls = np.broadcast_to(np.asarray(t, np.int64), (n,))
+        if (cls < 0).any() or (cls >= c).any():
+            raise DataError(f"target class must be in 0..{c - 1}. Received: {cls.tolist()}")
+        if region is None:
+            region = pred == cls[:, None, None]
+            empty = ~region.reshape(n, -1).any(1)
+            region[empty] = True  # nothing predicted as the class: the whole image
+        region = np.asarray(region, np.float32)
+        if region.ndim == 2:
+            region = np.broadcast_to(region, (n, *region.shape))
+        if region.shape != pred.shape:
+            raise DataError(f"target region must be (H, W) or (N, H, W) = {pred.shape}. "
+                            f"Received: shape={region.shape}")
+        return {"class": cls.astype(np.int32), "region": np.ascontiguousarray(region)}
+
+    def explain_score(self, outputs: Any, targets: dict[str, Any]) -> Any:
+        """Σ over the region of the class's score per pixel: its logit recovered from the
+        output (sigmoid: ±(log p − log(1 − p)); softmax: log p_c − mean_k log p_k), which
+        does not saturate where the model is sure."""
+        import jax.numpy as jnp
+
+        from visionhooks.plugins.classification.scores import centered_logits, sigmoid_logit
+
+        cls = jnp.asarray(targets["class"])
+        if outputs.shape[-1] == 1:
+            z = sigmoid_logit(outputs[..., 0])
+            score = jnp.where((cls == 1)[:, None, None], z, -z)
+        else:
+            z = centered_logits(outputs)
+            score = jnp.take_along_axis(z, cls[:, None, None, None], axis=-1)[..., 0]
+        return jnp.sum(score * targets["region"], axis=(1, 2))
+
     def describe(self, prediction: dict[str, Any], i: int) -> str:
         mask = prediction["masks"][i]
         counts = np.bincount(mask.reshape(-1), minlength=self.info.num_classes)

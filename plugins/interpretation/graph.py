@@ -1,0 +1,161 @@
+"""Cutting a task's network at a layer, and compiled stateless calls of the pieces.
+
+Explainers need a layer's activations A and gradients with respect to them. A Keras 3
+functional model can be rebuilt from any of its tensors, so the network splits into
+``features`` (images → A) and ``head`` ((images, A) → outputs; the images feed the
+skip connections that bypass A, as in U-Net). Both share the network's variables; the
+calls below are pure functions of those variables (``stateless_call``), jit-compiled
+once per task, layer and purpose, and reused for every batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import keras
+import numpy as np
+
+from visionhooks import ConfigError
+
+#: Layers that never make a good default feature layer.
+_SKIPPED = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D, keras.layers.Dropout,
+            keras.layers.SpatialDropout2D, keras.layers.InputLayer, keras.layers.Concatenate,
+            keras.layers.Reshape)
+_ACTIVATIONS = (keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU,
+                keras.layers.ELU, keras.layers.PReLU)
+
+
+def spatial_layers(network: keras.Model) -> list[str]:
+    """Names of the layers whose output is a (N, h, w, k) feature map."""
+    out = []
+    for layer in network.layers:
+        try:
+            shape = layer.output.shape
+        except (AttributeError, ValueError):
+            continue
+        if len(shape) == 4:
+            out.append(layer.name)
+    return out
+
+
+def default_layer(network: keras.Model) -> str:
+    """The last convolutional feature layer: the last activation with a spatial output
+    that is not the network's output (else the last such convolution)."""
+    spatial = set(spatial_layers(network))
+    final = {id(t) for t in network.outputs}
+    candidates = [layer for layer in network.layers if layer.name in spatial
+                  and id(layer.output) not in final and not isinstance(layer, _SKIPPED)]
+    for kinds in (_ACTIVATIONS, (keras.layers.Conv2D, keras.layers.BatchNormalization)):
+        chosen = [layer for layer in candidates if isinstance(layer, kinds)]
+        if chosen:
+            return chosen[-1].name
+    raise ConfigError(f"network {network.name!r} has no convolutional feature layer to "
+                      f"explain (layers with spatial outputs: {sorted(spatial) or 'none'}); "
+                      f"use method='gradients', or name one with layer=...")
+
+
+def check_layer(network: keras.Model, name: str | None) -> str:
+    """``name`` if it is a spatial layer of ``network``, else the default; unknown or
+    non-spatial names are errors listing the valid ones."""
+    if name is None:
+        return default_layer(network)
+    valid = spatial_layers(network)
+    if name not in valid:
+        known = {layer.name for layer in network.layers}
+        why = "is not a layer of" if name not in known else "has no (N, h, w, k) output in"
+        raise ConfigError(f"layer {name!r} {why} network {network.name!r}. Layers with "
+                          f"feature maps: {', '.join(valid)}")
+    return name
+
+
+class Pieces:
+    """``features`` and ``head`` models of one network cut at one layer."""
+
+    def __init__(self, network: keras.Model, layer: str) -> None:
+        self.network = network
+        self.layer = layer
+        a = network.get_layer(layer).output
+        self.features = keras.Model(network.inputs, a, name=f"{network.name}_to_{layer}")
+        self.head = keras.Model([*network.inputs, a], network.outputs,
+                                name=f"{network.name}_from_{layer}")
+
+
+def _values(model: keras.Model) -> tuple[list[Any], list[Any]]:
+    return ([v.value for v in model.trainable_variables],
+            [v.value for v in model.non_trainable_variables])
+
+
+def _cache(task: Any) -> dict:
+    cache = getattr(task, "_explain_cache", None)
+    if cache is None or cache.get("model") is not task.model:
+        cache = {"model": task.model}
+        task._explain_cache = cache
+    return cache
+
+
+def pieces(task: Any, layer: str | None) -> Pieces:
+    """The network of ``task`` cut at ``layer`` (cached on the task)."""
+    name = check_layer(task.network, layer)
+    cache = _cache(task)
+    key = ("pieces", name)
+    if key not in cache:
+        cache[key] = Pieces(task.network, name)
+    return cache[key]
+
+
+def compiled(task: Any, key: Any, build: Callable[[], Callable]) -> Callable:
+    """A jit-compiled function cached on ``task`` under ``key``."""
+    cache = _cache(task)
+    if key not in cache:
+        cache[key] = jax.jit(build())
+    return cache[key]
+
+
+def call(model: keras.Model) -> Callable:
+    """``f(values, inputs) -> outputs``: a pure call of ``model`` (inference mode)."""
+
+    def run(values, inputs):
+        tv, ntv = values
+        out, _ = model.stateless_call(tv, ntv, inputs, training=False)
+        return out
+
+    return run
+
+
+def values(model: keras.Model) -> tuple[list[Any], list[Any]]:
+    """The current variable values of ``model``, to pass to ``call``."""
+    return _values(model)
+
+
+def batches(n: int, size: int):
+    """Slices of ``size`` covering ``range(n)``."""
+    for start in range(0, n, size):
+        yield slice(start, min(n, start + size))
+
+
+def pad_to(x: np.ndarray, size: int) -> np.ndarray:
+    """Pad the leading axis to ``size`` with copies of the last item (static shapes for
+    the compiled calls: one compilation for every batch)."""
+    if len(x) == size:
+        return x
+    return np.concatenate([x, np.repeat(x[-1:], size - len(x), axis=0)])
+
+
+def tree_slice(tree: Any, sl: slice, size: int) -> Any:
+    """``pad_to(leaf[sl], size)`` for every array leaf of ``tree``."""
+    return jax.tree_util.tree_map(lambda a: pad_to(np.asarray(a)[sl], size), tree)
+
+
+def upsample(maps: Any, height: int, width: int) -> Any:
+    """(N, h, w) → (N, height, width), bilinear."""
+    return jax.image.resize(maps, (maps.shape[0], height, width), method="linear")
+
+
+def normalize(maps: Any) -> Any:
+    """Scale each (h, w) map to [0, 1] (an all-zero map stays zero)."""
+    import jax.numpy as jnp
+
+    top = maps.max(axis=(1, 2), keepdims=True)
+    low = maps.min(axis=(1, 2), keepdims=True)
+    return jnp.where(top > low, (maps - low) / jnp.where(top > low, top - low, 1.0), 0.0)
