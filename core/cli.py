@@ -128,6 +128,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise VisionhooksError(f"{args.config} has no [data] section: name the dataset to "
                                f"train on, e.g. data = {{ name = \"mnist\" }}")
     t0 = time.perf_counter()
+    from . import distribute
+
+    multi = distribute.initialize(args.coordinator, args.num_processes, args.process_id)
+    main_process = not multi or distribute.is_main_process()
     from .task import Task
 
     data = _load_dataset(config.data)
@@ -141,7 +145,15 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"lr={config.optimizer.learning_rate:g}")
     run_dir = Path(args.run_dir or config.train.run_dir or Path("runs") / Path(args.config).stem)
     print(f"run directory: {run_dir} (resume with --resume)")
-    task.fit(data.train, run_dir=run_dir, resume=args.resume, verbose=0 if args.quiet else 1)
+    task.fit(data.train, run_dir=run_dir, resume=args.resume,
+             verbose=0 if args.quiet or not main_process else 1)
+    if multi:  # process 0 evaluates the saved model on its own devices; the others stop
+        if not main_process:
+            print(f"process {distribute.process_index()}: training done")
+            return 0
+        from .saving import load
+
+        task = load(run_dir / "model.keras")
     metrics = task.evaluate(data.test)
     print(f"trained in {time.perf_counter() - t0:.1f} s")
     _print_metrics(metrics)
@@ -288,6 +300,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config value, e.g. --set optimizer.learning_rate=0.01")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--coordinator", help="host:port of process 0 in a multi-process run "
+                                         "(or VISIONHOOKS_COORDINATOR)")
+    s.add_argument("--num-processes", type=int, help="processes in the run "
+                                                     "(or VISIONHOOKS_NUM_PROCESSES)")
+    s.add_argument("--process-id", type=int, help="this process, 0..N-1 "
+                                                  "(or VISIONHOOKS_PROCESS_ID)")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("evaluate", help="evaluate a saved task on its dataset's test split")

@@ -127,6 +127,11 @@ class TrainConfig(BaseModel):
     shuffle: bool = True
     run_dir: str | None = None
     keep_checkpoints: int = Field(2, ge=1)
+    distribution: Literal["auto", "none", "data_parallel"] = Field(
+        "auto", description="data_parallel splits every batch over the devices (and "
+                            "processes); auto does so when there are several")
+    precision: Literal["float32", "mixed_bfloat16", "mixed_float16"] = Field(
+        "float32", description="Keras dtype policy the model is built with")
 
 
 class TaskConfig(BaseModel):

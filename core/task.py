@@ -81,12 +81,17 @@ def build_network(task_config: dict[str, Any], info: dict[str, Any],
     comp = resolve("model", config.model.name, provenance)
     data_info = DataInfo.model_validate(info)
     cfg = comp.validate(config.model.params)
+    keras = backend.keras()
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(config.train.precision)  # the network's layers follow it
     try:
         return comp.resolve_factory()(cfg, data_info)
     except ValueError as exc:  # e.g. an input too small for the model's pooling
         raise ConfigError(f"model {comp.name!r} cannot be built for input_shape="
                           f"{data_info.input_shape}, num_classes={data_info.num_classes}: "
                           f"{exc}") from exc
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def build_augmenter(task_config: dict[str, Any], info: dict[str, Any],
@@ -122,8 +127,10 @@ class Task:
     """
 
     def __init__(self, config: TaskConfig, info: DataInfo, *, model: Any = None,
-                 host: Host | None = None) -> None:
+                 host: Host | None = None, distribution: Any = None) -> None:
         self.host = host or default_host()
+        if distribution is not None:  # a keras.distribution object, e.g. ModelParallel
+            self.distribution = distribution
         self.config = config
         self.info = info
         task_comp = self.host.component("task", config.task.name)
@@ -167,7 +174,7 @@ class Task:
 
             if config.seed is not None:
                 keras.utils.set_random_seed(config.seed)
-            with building_with(self.host):
+            with building_with(self.host), self._distributed():
                 model = TaskModel(self._resolved_config().dump(), info.model_dump(mode="json"),
                                   self.provenance(),
                                   name=f"{config.task.name}_{config.model.name}")
@@ -175,17 +182,33 @@ class Task:
         self.run_dir: Path | None = None
         self._schedule_epochs: int | None = None  # epochs the LR schedule was built for
 
+    @contextlib.contextmanager
+    def _distributed(self):
+        """Build and train under ``train.distribution`` (see ``visionhooks.distribute``)."""
+        if not hasattr(self, "distribution"):
+            from .distribute import resolve
+
+            self.distribution = resolve(self.config.train.distribution)
+        if self.distribution is None:
+            yield None
+        else:
+            with self.distribution.scope():
+                yield self.distribution
+
     # -- construction -------------------------------------------------------------
 
     @classmethod
     def from_config(cls, source: TaskConfig | dict[str, Any] | str | Path, *, data: Any = None,
                     input_shape: Sequence[int] | None = None, num_classes: int | None = None,
-                    class_names: Sequence[str] | None = None, host: Host | None = None) -> Task:
+                    class_names: Sequence[str] | None = None, host: Host | None = None,
+                    distribution: Any = None) -> Task:
         """Compose a task from a config (dict, ``TaskConfig``, or TOML/JSON path).
 
         ``info`` comes from ``data`` (a Dataset or DataInfo) when given, else from
         ``input_shape``/``num_classes``/``class_names``, else from the model config's
         defaults. A disagreement between them is an error naming both values.
+        ``distribution`` (a ``keras.distribution.Distribution``, e.g. ``ModelParallel``
+        with a ``LayoutMap``) overrides ``train.distribution`` for building and training.
         """
         config = parse_task_config(source)
         host = host or default_host()
@@ -194,7 +217,7 @@ class Task:
         if complete is not None:
             config = parse_task_config(complete(config.dump(), data))
         info = resolve_info(config, host, data, input_shape, num_classes, class_names)
-        return cls(config, info, host=host)
+        return cls(config, info, host=host, distribution=distribution)
 
     @classmethod
     def from_model(cls, model: Any, host: Host | None = None) -> Task:
@@ -278,12 +301,13 @@ class Task:
     def _compile(self, steps_per_epoch: int, epochs: int, steps_per_execution: int) -> None:
         from .training import build_optimizer
 
-        loss = self.components["loss"].build(self.config.loss.params, self.info)
-        metrics = [m for m in self._build_metrics() if not isinstance(m, Evaluator)]
-        self.model.compile(optimizer=build_optimizer(self.config.optimizer, steps_per_epoch,
-                                                     epochs),
-                           loss=loss, metrics=metrics, jit_compile=True,
-                           steps_per_execution=steps_per_execution)
+        with self._distributed():  # optimizer and metric variables live where the model does
+            loss = self.components["loss"].build(self.config.loss.params, self.info)
+            metrics = [m for m in self._build_metrics() if not isinstance(m, Evaluator)]
+            self.model.compile(optimizer=build_optimizer(self.config.optimizer,
+                                                         steps_per_epoch, epochs),
+                               loss=loss, metrics=metrics, jit_compile=True,
+                               steps_per_execution=steps_per_execution)
 
     def _build_metrics(self) -> list[Any]:
         return [c.build(s.params, self.info)
@@ -308,11 +332,11 @@ class Task:
                 optimizer state and epoch).
             checkpoint: write checkpoints at all.
             verbose: 0 silent, 1 a tqdm bar per epoch.
-        """
-        keras = backend.keras()
-        from .training import EpochCheckpoint, EpochSeed, TqdmProgress, latest_checkpoint, \
-            read_state, restore_seed_states
 
+        In a multi-process run (``visionhooks.distribute``) every process passes the same
+        data and ``batch_size`` is the global batch: each process feeds its own slice of
+        it, and only process 0 keeps checkpoints and the model.
+        """
         tc = self.config.train
         epochs = tc.epochs if epochs is None else epochs
         batch_size = tc.batch_size if batch_size is None else batch_size
@@ -324,11 +348,48 @@ class Task:
         x, y = self._xy(data, y, "training data")
         val = None if validation_data is None else self._xy(validation_data, None,
                                                              "validation_data")
+        from .distribute import is_main_process, process_count, shard_rows
+
+        if process_count() > 1:  # each process feeds its slice of every global batch
+            if split:
+                raise ConfigError("validation_split is not supported across processes; pass "
+                                  "validation_data")
+            rows = shard_rows(len(x), batch_size)
+            x, y = x[rows], _slice(y, rows)
+            if val is not None:
+                vrows = shard_rows(len(val[0]), batch_size)
+                val = (val[0][vrows], _slice(val[1], vrows))
+            batch_size //= process_count()
         if run_dir is None:
             run_dir = tc.run_dir or Path("runs") / (
                 f"{self.config.task.name}-{self.config.model.name}-"
                 f"{datetime.datetime.now():%Y%m%d-%H%M%S}")
         self.run_dir = Path(run_dir)
+        scratch = None
+        if not is_main_process() and checkpoint:
+            # Saving takes part in collectives, so every process saves; only process 0
+            # keeps what it writes (the others write into a folder deleted afterwards).
+            import tempfile
+
+            scratch = tempfile.TemporaryDirectory(prefix="visionhooks-process-")
+        try:
+            return self._fit(x, y, val, epochs, batch_size, split, spe, resume, checkpoint,
+                             callbacks, verbose, Path(scratch.name) if scratch else None)
+        finally:
+            if scratch is not None:
+                scratch.cleanup()
+
+    def _fit(self, x: Any, y: Any, val: Any, epochs: int, batch_size: int, split: float,
+             spe: int, resume: bool, checkpoint: bool, callbacks: Sequence[Any],
+             verbose: int, scratch: Path | None) -> Any:
+        """``fit`` once data and folders are settled (``scratch``: where a process other
+        than 0 writes its throwaway checkpoints)."""
+        keras = backend.keras()
+        from .training import EpochCheckpoint, EpochSeed, TqdmProgress, latest_checkpoint, \
+            read_state, restore_seed_states
+
+        tc = self.config.train
+        write_dir = scratch or self.run_dir
         initial_epoch, previous = 0, {}
         if resume:
             ckpt = latest_checkpoint(self.run_dir)
@@ -360,7 +421,7 @@ class Task:
         if verbose:
             cbs.append(TqdmProgress())
         if checkpoint:
-            cbs.append(EpochCheckpoint(self.run_dir, tc.keep_checkpoints, previous,
+            cbs.append(EpochCheckpoint(write_dir, tc.keep_checkpoints, previous,
                                        {"schedule_epochs": self._schedule_epochs}))
         for extra in self.host.call_lifecycle("fit_callbacks", task=self):
             cbs.extend(extra if isinstance(extra, (list, tuple)) else [extra])
@@ -371,25 +432,25 @@ class Task:
             history = keras.callbacks.History()
             history.history = {k: list(v) for k, v in previous.items()}
             return history
-        history = self.model.fit(x, self.task_type.keras_targets(y), batch_size=batch_size,
-                                 epochs=epochs,
-                                 initial_epoch=initial_epoch,
-                                 validation_data=None if val is None else
-                                 (val[0], self.task_type.keras_targets(val[1])),
-                                 validation_split=split, shuffle=tc.shuffle, callbacks=cbs,
-                                 verbose=0)
+        with self._distributed():
+            history = self.model.fit(x, self.task_type.keras_targets(y), batch_size=batch_size,
+                                     epochs=epochs, initial_epoch=initial_epoch,
+                                     validation_data=None if val is None else
+                                     (val[0], self.task_type.keras_targets(val[1])),
+                                     validation_split=split, shuffle=tc.shuffle,
+                                     callbacks=cbs, verbose=0)
         if previous:
             history.history = {k: list(previous.get(k, [])) + list(v)
                                for k, v in history.history.items()}
         if checkpoint:
-            self.save(self.run_dir / "model.keras")
+            self.save(write_dir / "model.keras")
         return history
 
     def _restore(self, ckpt: Path) -> None:
         from .training import read_state
 
         keras = backend.keras()
-        with building_with(self.host):
+        with building_with(self.host), self._distributed():
             loaded = keras.saving.load_model(ckpt / "task.keras", safe_mode=True)
         saved = TaskConfig.model_validate(loaded.task_config)
         mine = self._resolved_config()
@@ -550,7 +611,7 @@ def compose(task: str, model: str, *, model_config: dict[str, Any] | None = None
             optimizer: dict[str, Any] | None = None, train: dict[str, Any] | None = None,
             data: Any = None, seed: int | None = 0, input_shape: Sequence[int] | None = None,
             num_classes: int | None = None, class_names: Sequence[str] | None = None,
-            host: Host | None = None) -> Task:
+            host: Host | None = None, distribution: Any = None) -> Task:
     """Compose a task from registered parts by name (see DESIGN.md's public API).
 
     ``postprocess`` may be a name, a dict with or without ``name`` (parameters of the
@@ -571,4 +632,4 @@ def compose(task: str, model: str, *, model_config: dict[str, Any] | None = None
     if train:
         cfg["train"] = train
     return Task.from_config(cfg, data=data, input_shape=input_shape, num_classes=num_classes,
-                            class_names=class_names, host=host)
+                            class_names=class_names, host=host, distribution=distribution)

@@ -26,15 +26,16 @@ _ACTIVATIONS = (keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyRe
                 keras.layers.ELU, keras.layers.PReLU)
 
 
-def spatial_layers(network: keras.Model) -> list[str]:
-    """Names of the layers whose output is a (N, h, w, k) feature map."""
+def spatial_layers(network: keras.Model, ranks: tuple[int, ...] = (4,)) -> list[str]:
+    """Names of the layers whose output is a (N, h, w, k) feature map (``ranks=(2, 4)``
+    adds the (N, k) vectors of dense layers)."""
     out = []
     for layer in network.layers:
         try:
             shape = layer.output.shape
         except (AttributeError, ValueError):
             continue
-        if len(shape) == 4:
+        if len(shape) in ranks:
             out.append(layer.name)
     return out
 
@@ -55,17 +56,18 @@ def default_layer(network: keras.Model) -> str:
                       f"use method='gradients', or name one with layer=...")
 
 
-def check_layer(network: keras.Model, name: str | None) -> str:
-    """``name`` if it is a spatial layer of ``network``, else the default; unknown or
-    non-spatial names are errors listing the valid ones."""
+def check_layer(network: keras.Model, name: str | None, vectors: bool = False) -> str:
+    """``name`` if it is a spatial layer of ``network`` (or a vector layer, with
+    ``vectors``), else the default; other names are errors listing the valid ones."""
     if name is None:
         return default_layer(network)
-    valid = spatial_layers(network)
+    valid = spatial_layers(network, (2, 4) if vectors else (4,))
     if name not in valid:
         known = {layer.name for layer in network.layers}
-        why = "is not a layer of" if name not in known else "has no (N, h, w, k) output in"
-        raise ConfigError(f"layer {name!r} {why} network {network.name!r}. Layers with "
-                          f"feature maps: {', '.join(valid)}")
+        shape = "(N, h, w, k) or (N, k)" if vectors else "(N, h, w, k)"
+        why = "is not a layer of" if name not in known else f"has no {shape} output in"
+        raise ConfigError(f"layer {name!r} {why} network {network.name!r}. Valid layers: "
+                          f"{', '.join(valid)}")
     return name
 
 
@@ -94,9 +96,9 @@ def _cache(task: Any) -> dict:
     return cache
 
 
-def pieces(task: Any, layer: str | None) -> Pieces:
+def pieces(task: Any, layer: str | None, vectors: bool = False) -> Pieces:
     """The network of ``task`` cut at ``layer`` (cached on the task)."""
-    name = check_layer(task.network, layer)
+    name = check_layer(task.network, layer, vectors)
     cache = _cache(task)
     key = ("pieces", name)
     if key not in cache:

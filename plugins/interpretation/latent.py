@@ -18,15 +18,21 @@ from .config import LatentConfig
 
 def pooled_features(task: Any, images: np.ndarray, layer: str | None,
                     batch_size: int = 32) -> tuple[np.ndarray, str]:
-    """(N, k) average-pooled feature maps of ``layer`` and the layer's name."""
+    """(N, k) average-pooled feature maps of ``layer`` (a dense layer's (N, k) output as
+    it is) and the layer's name."""
     import jax.numpy as jnp
 
-    parts = graph.pieces(task, layer)
+    parts = graph.pieces(task, layer, vectors=True)
     size = min(batch_size, len(images))
 
     def build():
         features = graph.call(parts.features)
-        return lambda v, x: jnp.mean(features(v, x), axis=(1, 2))
+
+        def pooled(v, x):
+            a = features(v, x)
+            return jnp.mean(a, axis=(1, 2)) if a.ndim == 4 else a
+
+        return pooled
 
     fn = graph.compiled(task, ("pooled", parts.layer, size), build)
     v = graph.values(parts.features)

@@ -153,7 +153,7 @@ def test_layers_are_checked_and_listed(quadrant_task):
     x = data.test.images[:2]
     assert task.explain(x, "saliency")["layer"] == "c3_relu"  # the last feature layer
     assert task.explain(x, "saliency", layer="c1")["layer"] == "c1"
-    with pytest.raises(ConfigError, match="layer 'c9' is not a layer of.*c1_relu"):
+    with pytest.raises(ConfigError, match="layer .c9. is not a layer of.*c1_relu"):
         task.explain(x, "saliency", layer="c9")
     with pytest.raises(ConfigError, match="layer 'probs' has no \\(N, h, w, k\\) output"):
         task.explain(x, "saliency", layer="probs")
