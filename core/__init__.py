@@ -53,7 +53,7 @@ def unregister_plugin(name: str) -> None:
 
 _LAZY = {
     "Task": ("visionhooks.task", "Task"),
-    "compose": ("visionhooks.task", "compose"),
+    "compose": ("visionhooks.composition", "compose"),
     "augment": ("visionhooks.augmentation", "augment"),
     "load": ("visionhooks.saving", "load"),
     "datasets": ("visionhooks.datasets", None),

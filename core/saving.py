@@ -36,7 +36,8 @@ def load(path: str | Path, host: Host | None = None) -> Any:
     Components are rebuilt from installed plugins (a missing one names the package to
     install); weights and compile state load with Keras ``safe_mode=True``.
     """
-    from .task import Task, building_with, resolve
+    from .building import building_with, resolve
+    from .task import Task
 
     host = host or default_host()
     config = read_task_file(path)

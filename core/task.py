@@ -1,13 +1,14 @@
-"""Task composition: task type + model + loss + postprocessor + metrics, from a config.
+"""A composed task: task type + model + loss + postprocessor + metrics + augmentations.
 
 A ``Task`` owns a ``TaskModel`` (a ``keras.Model``) and the parts around it; ``fit``,
-``evaluate``, ``predict`` and ``save`` are thin, validated layers over Keras.
+``evaluate``, ``predict``, ``explain`` and ``save`` are thin, validated layers over Keras.
+Building blocks live in ``building`` (components, network, augmenter) and ``composition``
+(``vh.compose`` and the ``DataInfo`` a task serves).
 """
 
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import datetime
 import math
 from pathlib import Path
@@ -16,103 +17,17 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import backend
+from .building import _SINGLE, _kind, build_augmenter, build_network, building_with, resolve
+from .composition import compose, resolve_info
 from .config import DataInfo, TaskConfig, parse_task_config
-from .errors import CheckpointError, ComponentNotFoundError, ConfigError, DataError, \
-    IncompatibleComponentsError
+from .errors import CheckpointError, ConfigError, DataError, IncompatibleComponentsError
 from .manager import Host
 from .manager import host as default_host
 from .registry import Component
 from .tasktype import Evaluator, TaskType
 
-# Task config fields whose components serve a task type (checked against ``tasks``).
-_SINGLE = ("model", "loss", "postprocess")
-
-
-def _kind(field: str) -> str:
-    return "postprocessor" if field == "postprocess" else field
-
-
-# The host whose components a ``TaskModel`` is built from while a Task with an explicit
-# host composes, loads or restores one (Keras' ``from_config`` cannot pass it along).
-_BUILD_HOST: contextvars.ContextVar[Host | None] = contextvars.ContextVar(
-    "visionhooks_build_host", default=None)
-
-
-@contextlib.contextmanager
-def building_with(host: Host):
-    """Build ``TaskModel``s from ``host``'s components inside this block."""
-    token = _BUILD_HOST.set(host)
-    try:
-        yield host
-    finally:
-        _BUILD_HOST.reset(token)
-
-
-def resolve(kind: str, name: str, provenance: dict[str, Any] | None = None,
-            host: Host | None = None) -> Component:
-    """The component, or an error that also says which package a saved task needs."""
-    host = host or _BUILD_HOST.get() or default_host()
-    try:
-        return host.component(kind, name)
-    except ComponentNotFoundError as exc:
-        prov = (provenance or {}).get(name) or {}
-        if prov.get("plugin"):
-            dist = prov.get("distribution") or prov["plugin"]
-            version = f" (version {prov['version']} saved it)" if prov.get("version") else ""
-            raise ComponentNotFoundError(
-                f"{exc} This task was saved with {kind} {name!r} from plugin "
-                f"{prov['plugin']!r} of distribution {dist!r}{version}: install it, e.g. "
-                f"`pip install {dist}`.") from None
-        raise
-
-
-def build_network(task_config: dict[str, Any], info: dict[str, Any],
-                  provenance: dict[str, Any] | None = None) -> Any:
-    """Build the model component of a dumped task config (``TaskModel`` uses this)."""
-    config = TaskConfig.model_validate(task_config)
-    # Import every component's factory module first: that is where a plugin registers
-    # its Keras objects (losses, layers, metrics), which Keras then deserializes.
-    for field in ("loss", "postprocess"):
-        name = getattr(config, field).name
-        if name:
-            resolve(_kind(field), name, provenance).resolve_factory()
-    for metric in config.metrics or []:
-        resolve("metric", metric.name, provenance).resolve_factory()
-    comp = resolve("model", config.model.name, provenance)
-    data_info = DataInfo.model_validate(info)
-    cfg = comp.validate(config.model.params)
-    keras = backend.keras()
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(config.train.precision)  # the network's layers follow it
-    try:
-        return comp.resolve_factory()(cfg, data_info)
-    except ValueError as exc:  # e.g. an input too small for the model's pooling
-        raise ConfigError(f"model {comp.name!r} cannot be built for input_shape="
-                          f"{data_info.input_shape}, num_classes={data_info.num_classes}: "
-                          f"{exc}") from exc
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
-def build_augmenter(task_config: dict[str, Any], info: dict[str, Any],
-                    provenance: dict[str, Any] | None = None) -> Any:
-    """The training-step augmenter of a dumped task config (``TaskModel`` uses this):
-    ``(x, y, seed_state) -> (x, y)``, or None without augmentations."""
-    from .augmentation import build_pipeline, train_augmenter
-
-    config = TaskConfig.model_validate(task_config)
-    if not config.augment:
-        return None
-    data_info = DataInfo.model_validate(info)
-    task_type = resolve("task", config.task.name, provenance).build(config.task.params,
-                                                                    data_info)
-    for spec in config.augment:
-        resolve("augmentation", spec.name, provenance)
-    batch_info = data_info.model_copy(update={"box_format": task_type.batch_box_format})
-    host = _BUILD_HOST.get() or default_host()
-    pipeline = build_pipeline(config.augment, batch_info, task_target=task_type.target,
-                              host=host)
-    return train_augmenter(pipeline, task_type)
+__all__ = ["Task", "build_augmenter", "build_network", "building_with", "compose", "resolve",
+           "resolve_info"]
 
 
 class Task:
@@ -555,7 +470,7 @@ class Task:
         return path
 
 
-def _slice(y: Any, sl: slice) -> Any:
+def _slice(y: Any, sl: Any) -> Any:
     if isinstance(y, dict):
         return {k: _slice(v, sl) for k, v in y.items()}
     return y[sl]
@@ -565,71 +480,3 @@ def _dump(v: Any) -> Any:
     if isinstance(v, list):
         return [_dump(i) for i in v]
     return v.dump() if hasattr(v, "dump") else v.model_dump()
-
-
-def resolve_info(config: TaskConfig, host: Host, data: Any, input_shape: Sequence[int] | None,
-                 num_classes: int | None, class_names: Sequence[str] | None) -> DataInfo:
-    """Decide the ``DataInfo`` a task serves (see ``Task.from_config``)."""
-    model_comp = host.component("model", config.model.name)
-    model_cfg = model_comp.validate(config.model.params)
-    explicit = {k: getattr(model_cfg, k) for k in ("input_shape", "num_classes")
-                if k in model_cfg.model_fields_set}
-    defaults = {k: getattr(model_cfg, k, None) for k in ("input_shape", "num_classes")}
-    given = {k: v for k, v in (("input_shape", input_shape), ("num_classes", num_classes))
-             if v is not None}
-    data_info = getattr(data, "info", data) if data is not None else None
-    if data_info is not None and not isinstance(data_info, DataInfo):
-        raise DataError(f"data must be a Dataset (with .info) or a DataInfo. Received: "
-                        f"{type(data).__name__}")
-    if data_info is not None:
-        if data_info.task != config.task.name:
-            raise IncompatibleComponentsError(
-                f"the data is for task {data_info.task!r} but the task is "
-                f"{config.task.name!r}")
-        for source, values in (("model config", explicit), ("argument", given)):
-            for k, v in values.items():
-                if tuple(np.atleast_1d(v)) != tuple(np.atleast_1d(getattr(data_info, k))):
-                    raise ConfigError(f"{k} from the {source} is {v} but the data has "
-                                      f"{getattr(data_info, k)}")
-        return data_info
-    values = {**{k: v for k, v in defaults.items() if v is not None}, **explicit, **given}
-    missing = [k for k in ("input_shape", "num_classes") if k not in values]
-    if missing:
-        raise ConfigError(f"cannot tell the task's {' and '.join(missing)}: pass data=..., "
-                          f"or {', '.join(m + '=...' for m in missing)}")
-    try:
-        return DataInfo(task=config.task.name, input_shape=tuple(values["input_shape"]),
-                        num_classes=int(values["num_classes"]),
-                        class_names=tuple(class_names or ()))
-    except Exception as exc:
-        raise ConfigError(f"invalid data description: {exc}") from exc
-
-
-def compose(task: str, model: str, *, model_config: dict[str, Any] | None = None,
-            loss: str | dict[str, Any] | None = None, postprocess: Any = None,
-            metrics: Sequence[Any] | None = None, augment: Sequence[Any] | None = None,
-            optimizer: dict[str, Any] | None = None, train: dict[str, Any] | None = None,
-            data: Any = None, seed: int | None = 0, input_shape: Sequence[int] | None = None,
-            num_classes: int | None = None, class_names: Sequence[str] | None = None,
-            host: Host | None = None, distribution: Any = None) -> Task:
-    """Compose a task from registered parts by name (see DESIGN.md's public API).
-
-    ``postprocess`` may be a name, a dict with or without ``name`` (parameters of the
-    task's default postprocessor), or None.
-    """
-    cfg: dict[str, Any] = {"task": task, "model": {"name": model, **(model_config or {})},
-                           "seed": seed}
-    if loss is not None:
-        cfg["loss"] = loss
-    if postprocess is not None:
-        cfg["postprocess"] = postprocess
-    if metrics is not None:
-        cfg["metrics"] = list(metrics)
-    if augment:
-        cfg["augment"] = list(augment)
-    if optimizer:
-        cfg["optimizer"] = optimizer
-    if train:
-        cfg["train"] = train
-    return Task.from_config(cfg, data=data, input_shape=input_shape, num_classes=num_classes,
-                            class_names=class_names, host=host, distribution=distribution)

@@ -35,7 +35,7 @@ def check_model(name: str, task: str, params: dict[str, Any] | None = None, *,
                 targets: Any = None, batch: int = 4, tmp_path: str | Path | None = None,
                 host: Any = None) -> Any:
     """Run the conformance checks on model ``name`` for task type ``task``."""
-    from .task import compose
+    from .composition import compose
 
     t = compose(task=task, model=name, model_config=params, input_shape=input_shape,
                 num_classes=num_classes, host=host)

@@ -35,7 +35,7 @@ def test_every_package_folder_is_listed():
 def test_builtin_plugins_use_the_public_entry_point_group():
     eps = _pyproject()["project"]["entry-points"]["visionhooks"]
     assert eps["classification"] == "visionhooks.plugins.classification.hooks"
-    assert eps["datasets"] == "visionhooks.datasets.hooks"
+    assert eps["datasets"] == "visionhooks.plugins.datasets.hooks"
 
 
 @pytest.mark.slow
@@ -48,7 +48,7 @@ def test_wheel_holds_only_visionhooks(tmp_path):
     tops = {n.split("/")[0] for n in names}
     assert tops == {"visionhooks", next(t for t in tops if t.endswith(".dist-info"))}, tops
     assert "visionhooks/plugins/classification/hooks.py" in names
-    assert "visionhooks/datasets/data/mnist_sample.npz" in names
+    assert "visionhooks/plugins/datasets/data/mnist_sample.npz" in names
     assert not any(n.startswith(("core/", "plugins/", "tests/")) for n in names)
     dist_info = next(t for t in tops if t.endswith(".dist-info"))
     eps = zipfile.ZipFile(wheel).read(f"{dist_info}/entry_points.txt").decode()

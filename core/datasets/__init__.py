@@ -1,7 +1,7 @@
 """Datasets: splits of ``(x, y)`` in the data model plus a ``DataInfo``.
 
 ``vh.datasets.load("mnist")`` looks the name up among registered datasets (built-in
-ones are registered by ``visionhooks.datasets.hooks`` through the same entry-point
+ones are registered by ``visionhooks.plugins.datasets.hooks`` through the same entry-point
 group as any plugin's).
 """
 

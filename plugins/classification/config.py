@@ -39,6 +39,9 @@ class LeNet5Config(ComponentConfig):
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout before each dense layer")
     spatial_dropout: float = Field(0.0, ge=0.0, lt=1.0, description=(
         "after each convolution block, drop whole feature maps (Tompson et al. 2015)"))
+    fast_layers: bool = Field(True, description=(
+        "convolution and pooling layers that pick XLA's fastest formulation per shape "
+        "(the same function and weights as Keras' own)"))
     input_shape: tuple[int, int, int] = (28, 28, 1)
     num_classes: int = Field(10, ge=2)
 

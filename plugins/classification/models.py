@@ -31,11 +31,16 @@ def build_mlp(config: MLPConfig, info: DataInfo) -> keras.Model:
 
 def build_lenet5(config: LeNet5Config, info: DataInfo) -> keras.Model:
     """LeNet-5: two convolution + pooling blocks extract features, dense layers classify."""
-    pool = keras.layers.MaxPooling2D if config.pooling == "max" else keras.layers.AveragePooling2D
+    from visionhooks.plugins.layers import FastConv2D, FastMaxPooling2D
+
+    fast = config.fast_layers
+    conv = FastConv2D if fast else keras.layers.Conv2D
+    pool = ((FastMaxPooling2D if fast else keras.layers.MaxPooling2D)
+            if config.pooling == "max" else keras.layers.AveragePooling2D)
     inputs = keras.Input(info.input_shape, name="images")
     x = inputs
     for i, (filters, padding) in enumerate(zip(config.filters, config.padding), start=1):
-        x = keras.layers.Conv2D(filters, config.kernel_size, padding=padding, name=f"conv{i}")(x)
+        x = conv(filters, config.kernel_size, padding=padding, name=f"conv{i}")(x)
         x = _activation(config.activation, f"conv{i}_{config.activation}")(x)
         x = pool(2, name=f"pool{i}")(x)
         if config.spatial_dropout:

@@ -241,8 +241,8 @@ def build(config: MNISTDetectionConfig, info: Any = None) -> Dataset:
         ConfigError: min_digits > max_digits, min_scale > max_scale, max_scale > image_size.
         DatasetNotFoundError: ``full=True`` and no full MNIST file.
     """
-    from visionhooks.datasets import mnist
-    from visionhooks.datasets.configs import MNISTConfig
+    from visionhooks.plugins.datasets import mnist
+    from visionhooks.plugins.datasets.config import MNISTConfig
 
     check_config(config)
     digits = mnist.build(MNISTConfig(path=config.mnist_path, full=config.full))

@@ -29,6 +29,9 @@ class UNetConfig(ComponentConfig):
     batch_norm: bool = False
     dropout: float = Field(0.0, ge=0, lt=1, description="after each block's convolutions")
     spatial_dropout: bool = Field(False, description="drop whole feature maps (Tompson et al.)")
+    fast_layers: bool = Field(True, description=(
+        "convolution, pooling and up-convolution layers that pick XLA's fastest "
+        "formulation per shape (the same function and weights as Keras' own)"))
     input_shape: tuple[int, int, int] = (128, 128, 3)
     num_classes: int = Field(2, ge=2)
 

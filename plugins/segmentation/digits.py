@@ -121,8 +121,8 @@ def build(config: MNISTSegmentationConfig, info: Any = None) -> Dataset:
         ConfigError: min_digits > max_digits.
         DatasetNotFoundError: ``full=True`` and no full MNIST file.
     """
-    from visionhooks.datasets import mnist
-    from visionhooks.datasets.configs import MNISTConfig
+    from visionhooks.plugins.datasets import mnist
+    from visionhooks.plugins.datasets.config import MNISTConfig
 
     check_config(config)
     digits = mnist.build(MNISTConfig(path=config.mnist_path, full=config.full))

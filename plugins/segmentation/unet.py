@@ -9,12 +9,22 @@ from visionhooks import ConfigError, DataInfo
 from .config import UNetConfig
 
 
+def _layers(config: UNetConfig):
+    """(Conv2D, MaxPooling2D, Conv2DTranspose): Keras' own or the fast drop-ins."""
+    if not config.fast_layers:
+        return keras.layers.Conv2D, keras.layers.MaxPooling2D, keras.layers.Conv2DTranspose
+    from visionhooks.plugins.layers import FastConv2D, FastConv2DTranspose, FastMaxPooling2D
+
+    return FastConv2D, FastMaxPooling2D, FastConv2DTranspose
+
+
 def _block(x, filters: int, config: UNetConfig, name: str):
     """Two 3×3 convolutions with ReLU (unit stride, zero padding), optional batch norm and
     (spatial) dropout."""
+    conv = _layers(config)[0]
     for i in (1, 2):
-        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=not config.batch_norm,
-                                name=f"{name}_conv{i}")(x)
+        x = conv(filters, 3, padding="same", use_bias=not config.batch_norm,
+                 name=f"{name}_conv{i}")(x)
         if config.batch_norm:
             x = keras.layers.BatchNormalization(name=f"{name}_bn{i}")(x)
         x = keras.layers.Activation("relu", name=f"{name}_relu{i}")(x)
@@ -42,11 +52,11 @@ def build_unet(config: UNetConfig, info: DataInfo) -> keras.Model:
     for k in range(config.depth):
         x = _block(x, config.base_filters * 2 ** k, config, f"encoder{k + 1}")
         skips.append(x)
-        x = keras.layers.MaxPooling2D(2, name=f"encoder{k + 1}_pool")(x)
+        x = _layers(config)[1](2, name=f"encoder{k + 1}_pool")(x)
     x = _block(x, config.base_filters * 2 ** config.depth, config, "bottleneck")
     for k in reversed(range(config.depth)):
         filters = config.base_filters * 2 ** k
-        x = keras.layers.Conv2DTranspose(filters, 2, strides=2, name=f"decoder{k + 1}_up")(x)
+        x = _layers(config)[2](filters, 2, strides=2, name=f"decoder{k + 1}_up")(x)
         x = keras.layers.Concatenate(name=f"decoder{k + 1}_skip")([skips[k], x])
         x = _block(x, filters, config, f"decoder{k + 1}")
     binary = info.num_classes == 2

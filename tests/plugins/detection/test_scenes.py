@@ -27,8 +27,8 @@ def cfg(**kw) -> MNISTDetectionConfig:
 @pytest.fixture(scope="module")
 def sample():
     """The bundled MNIST sample (2,000 train / 500 test digits) as loaded by the core."""
-    from visionhooks.datasets import mnist
-    from visionhooks.datasets.configs import MNISTConfig
+    from visionhooks.plugins.datasets import mnist
+    from visionhooks.plugins.datasets.config import MNISTConfig
 
     return mnist.build(MNISTConfig(full=False))
 

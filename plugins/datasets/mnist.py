@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import DataInfo
-from ..errors import DataError, DatasetNotFoundError
-from . import Dataset, Split
-from .configs import MNISTConfig
+from visionhooks.config import DataInfo
+from visionhooks.errors import DataError, DatasetNotFoundError
+from visionhooks.datasets import Dataset, Split
+from .config import MNISTConfig
 
 FILENAME = "mnist.npz"
 SAMPLE = Path(__file__).with_name("data") / "mnist_sample.npz"
@@ -64,7 +64,7 @@ def find(config: MNISTConfig) -> tuple[Path | None, list[str]]:
     old = socket.getdefaulttimeout()
     try:
         socket.setdefaulttimeout(20)
-        from .. import backend
+        from visionhooks import backend
 
         keras = backend.keras()
         p = Path(keras.utils.get_file(

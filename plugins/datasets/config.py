@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..config import ComponentConfig
+from visionhooks.config import ComponentConfig
 
 
 class MNISTConfig(ComponentConfig):

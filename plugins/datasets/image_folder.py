@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import DataInfo
-from ..errors import DataError, DatasetNotFoundError
-from . import Dataset, Split
-from .configs import ImageFolderConfig
+from visionhooks.config import DataInfo
+from visionhooks.errors import DataError, DatasetNotFoundError
+from visionhooks.datasets import Dataset, Split
+from .config import ImageFolderConfig
 
 
 def _class_dirs(root: Path) -> list[Path]:

@@ -1,0 +1,107 @@
+"""What a saved or composed task is built from: components resolved by name (with the
+package a saved task needs when one is missing), the network and the training-step
+augmenter of a dumped task config. ``TaskModel`` calls these when Keras rebuilds it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from typing import Any
+
+from . import backend
+from .config import DataInfo, TaskConfig
+from .errors import ComponentNotFoundError, ConfigError
+from .manager import Host
+from .manager import host as default_host
+from .registry import Component
+
+# Task config fields whose components serve a task type (checked against ``tasks``).
+_SINGLE = ("model", "loss", "postprocess")
+
+
+def _kind(field: str) -> str:
+    return "postprocessor" if field == "postprocess" else field
+
+
+# The host whose components a ``TaskModel`` is built from while a Task with an explicit
+# host composes, loads or restores one (Keras' ``from_config`` cannot pass it along).
+_BUILD_HOST: contextvars.ContextVar[Host | None] = contextvars.ContextVar(
+    "visionhooks_build_host", default=None)
+
+
+@contextlib.contextmanager
+def building_with(host: Host):
+    """Build ``TaskModel``s from ``host``'s components inside this block."""
+    token = _BUILD_HOST.set(host)
+    try:
+        yield host
+    finally:
+        _BUILD_HOST.reset(token)
+
+
+def resolve(kind: str, name: str, provenance: dict[str, Any] | None = None,
+            host: Host | None = None) -> Component:
+    """The component, or an error that also says which package a saved task needs."""
+    host = host or _BUILD_HOST.get() or default_host()
+    try:
+        return host.component(kind, name)
+    except ComponentNotFoundError as exc:
+        prov = (provenance or {}).get(name) or {}
+        if prov.get("plugin"):
+            dist = prov.get("distribution") or prov["plugin"]
+            version = f" (version {prov['version']} saved it)" if prov.get("version") else ""
+            raise ComponentNotFoundError(
+                f"{exc} This task was saved with {kind} {name!r} from plugin "
+                f"{prov['plugin']!r} of distribution {dist!r}{version}: install it, e.g. "
+                f"`pip install {dist}`.") from None
+        raise
+
+
+def build_network(task_config: dict[str, Any], info: dict[str, Any],
+                  provenance: dict[str, Any] | None = None) -> Any:
+    """Build the model component of a dumped task config (``TaskModel`` uses this)."""
+    config = TaskConfig.model_validate(task_config)
+    # Import every component's factory module first: that is where a plugin registers
+    # its Keras objects (losses, layers, metrics), which Keras then deserializes.
+    for field in ("loss", "postprocess"):
+        name = getattr(config, field).name
+        if name:
+            resolve(_kind(field), name, provenance).resolve_factory()
+    for metric in config.metrics or []:
+        resolve("metric", metric.name, provenance).resolve_factory()
+    comp = resolve("model", config.model.name, provenance)
+    data_info = DataInfo.model_validate(info)
+    cfg = comp.validate(config.model.params)
+    keras = backend.keras()
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(config.train.precision)  # the network's layers follow it
+    try:
+        return comp.resolve_factory()(cfg, data_info)
+    except ValueError as exc:  # e.g. an input too small for the model's pooling
+        raise ConfigError(f"model {comp.name!r} cannot be built for input_shape="
+                          f"{data_info.input_shape}, num_classes={data_info.num_classes}: "
+                          f"{exc}") from exc
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def build_augmenter(task_config: dict[str, Any], info: dict[str, Any],
+                    provenance: dict[str, Any] | None = None) -> Any:
+    """The training-step augmenter of a dumped task config (``TaskModel`` uses this):
+    ``(x, y, seed_state) -> (x, y)``, or None without augmentations."""
+    from .augmentation import build_pipeline, train_augmenter
+
+    config = TaskConfig.model_validate(task_config)
+    if not config.augment:
+        return None
+    data_info = DataInfo.model_validate(info)
+    task_type = resolve("task", config.task.name, provenance).build(config.task.params,
+                                                                    data_info)
+    for spec in config.augment:
+        resolve("augmentation", spec.name, provenance)
+    batch_info = data_info.model_copy(update={"box_format": task_type.batch_box_format})
+    host = _BUILD_HOST.get() or default_host()
+    pipeline = build_pipeline(config.augment, batch_info, task_target=task_type.target,
+                              host=host)
+    return train_augmenter(pipeline, task_type)

@@ -1,0 +1,84 @@
+"""Composing a task by name (``vh.compose``) and deciding the ``DataInfo`` it serves."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from .config import DataInfo, TaskConfig
+from .errors import ConfigError, DataError, IncompatibleComponentsError
+from .manager import Host
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .task import Task
+
+
+def resolve_info(config: TaskConfig, host: Host, data: Any, input_shape: Sequence[int] | None,
+                 num_classes: int | None, class_names: Sequence[str] | None) -> DataInfo:
+    """Decide the ``DataInfo`` a task serves (see ``Task.from_config``)."""
+    model_comp = host.component("model", config.model.name)
+    model_cfg = model_comp.validate(config.model.params)
+    explicit = {k: getattr(model_cfg, k) for k in ("input_shape", "num_classes")
+                if k in model_cfg.model_fields_set}
+    defaults = {k: getattr(model_cfg, k, None) for k in ("input_shape", "num_classes")}
+    given = {k: v for k, v in (("input_shape", input_shape), ("num_classes", num_classes))
+             if v is not None}
+    data_info = getattr(data, "info", data) if data is not None else None
+    if data_info is not None and not isinstance(data_info, DataInfo):
+        raise DataError(f"data must be a Dataset (with .info) or a DataInfo. Received: "
+                        f"{type(data).__name__}")
+    if data_info is not None:
+        if data_info.task != config.task.name:
+            raise IncompatibleComponentsError(
+                f"the data is for task {data_info.task!r} but the task is "
+                f"{config.task.name!r}")
+        for source, values in (("model config", explicit), ("argument", given)):
+            for k, v in values.items():
+                if tuple(np.atleast_1d(v)) != tuple(np.atleast_1d(getattr(data_info, k))):
+                    raise ConfigError(f"{k} from the {source} is {v} but the data has "
+                                      f"{getattr(data_info, k)}")
+        return data_info
+    values = {**{k: v for k, v in defaults.items() if v is not None}, **explicit, **given}
+    missing = [k for k in ("input_shape", "num_classes") if k not in values]
+    if missing:
+        raise ConfigError(f"cannot tell the task's {' and '.join(missing)}: pass data=..., "
+                          f"or {', '.join(m + '=...' for m in missing)}")
+    try:
+        return DataInfo(task=config.task.name, input_shape=tuple(values["input_shape"]),
+                        num_classes=int(values["num_classes"]),
+                        class_names=tuple(class_names or ()))
+    except Exception as exc:
+        raise ConfigError(f"invalid data description: {exc}") from exc
+
+
+def compose(task: str, model: str, *, model_config: dict[str, Any] | None = None,
+            loss: str | dict[str, Any] | None = None, postprocess: Any = None,
+            metrics: Sequence[Any] | None = None, augment: Sequence[Any] | None = None,
+            optimizer: dict[str, Any] | None = None, train: dict[str, Any] | None = None,
+            data: Any = None, seed: int | None = 0, input_shape: Sequence[int] | None = None,
+            num_classes: int | None = None, class_names: Sequence[str] | None = None,
+            host: Host | None = None, distribution: Any = None) -> Task:
+    """Compose a task from registered parts by name (see DESIGN.md's public API).
+
+    ``postprocess`` may be a name, a dict with or without ``name`` (parameters of the
+    task's default postprocessor), or None.
+    """
+    cfg: dict[str, Any] = {"task": task, "model": {"name": model, **(model_config or {})},
+                           "seed": seed}
+    if loss is not None:
+        cfg["loss"] = loss
+    if postprocess is not None:
+        cfg["postprocess"] = postprocess
+    if metrics is not None:
+        cfg["metrics"] = list(metrics)
+    if augment:
+        cfg["augment"] = list(augment)
+    if optimizer:
+        cfg["optimizer"] = optimizer
+    if train:
+        cfg["train"] = train
+    from .task import Task
+
+    return Task.from_config(cfg, data=data, input_shape=input_shape, num_classes=num_classes,
+                            class_names=class_names, host=host, distribution=distribution)

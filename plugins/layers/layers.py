@@ -1,0 +1,92 @@
+"""``FastConv2D``, ``FastMaxPooling2D`` and ``FastConv2DTranspose``: subclasses of the Keras
+layers that route the shapes XLA handles slowly on CPU through the formulations of
+``ops``, and every other case to Keras itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from . import ops
+
+PACKAGE = "visionhooks.layers"
+
+
+def _pair(v: Any) -> tuple[int, int]:
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class FastConv2D(keras.layers.Conv2D):
+    """``keras.layers.Conv2D`` whose unit-stride convolutions compute forward pass, input
+    gradient and kernel gradient each with the formulation chosen for the shape
+    (``ops.choose_conv``), or the one given.
+
+    Args:
+        formulation: "auto", or a (forward, input gradient, kernel gradient) triple of
+            ``ops.FORMULATIONS``.
+        **kwargs: as ``keras.layers.Conv2D``.
+
+    Example:
+        >>> layer = FastConv2D(6, 5, padding="same")   # LeNet-5's first layer
+    """
+
+    def __init__(self, *args: Any, formulation: str | tuple[str, str, str] = "auto",
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if formulation != "auto":
+            formulation = tuple(formulation)
+            if len(formulation) != 3 or any(f not in ops.FORMULATIONS for f in formulation):
+                raise ValueError(f"formulation must be 'auto' or three of "
+                                 f"{list(ops.FORMULATIONS)}. Received: {formulation!r}")
+        self.formulation = formulation
+
+    def _supported(self) -> bool:
+        return (_pair(self.strides) == (1, 1) and _pair(self.dilation_rate) == (1, 1)
+                and self.groups == 1 and self.data_format == "channels_last"
+                and self.padding in ("valid", "same"))
+
+    def convolution_op(self, inputs: Any, kernel: Any) -> Any:
+        if not self._supported():
+            return super().convolution_op(inputs, kernel)
+        how = (ops.choose_conv(inputs.shape, kernel.shape) if self.formulation == "auto"
+               else self.formulation)
+        # the variable's (autocast) value: custom_vjp functions take arrays only
+        kernel = keras.ops.convert_to_tensor(kernel, dtype=inputs.dtype)
+        return ops.conv_op(self.padding, *how)(inputs, kernel)
+
+    def get_config(self) -> dict[str, Any]:
+        f = self.formulation
+        return {**super().get_config(), "formulation": f if f == "auto" else list(f)}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class FastMaxPooling2D(keras.layers.MaxPooling2D):
+    """``keras.layers.MaxPooling2D`` whose 2×2, stride-2, "valid" case has a mask-based
+    backward pass (the gradient goes to the first maximum of each window, as with
+    Keras) instead of XLA's ``select_and_scatter``."""
+
+    def call(self, inputs: Any) -> Any:
+        if (_pair(self.pool_size) == (2, 2) and _pair(self.strides) == (2, 2)
+                and self.padding == "valid" and self.data_format == "channels_last"):
+            return ops.max_pool_2x2(inputs)
+        return super().call(inputs)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class FastConv2DTranspose(keras.layers.Conv2DTranspose):
+    """``keras.layers.Conv2DTranspose`` whose stride equals its kernel size ("valid", as
+    U-Net's 2×2 up-convolutions): one matmul and a depth-to-space reshape, whose
+    gradients are matmuls too, instead of XLA's dilated-input convolution."""
+
+    def call(self, inputs: Any) -> Any:
+        if (_pair(self.kernel_size) == _pair(self.strides) and self.padding == "valid"
+                and self.output_padding is None and _pair(self.dilation_rate) == (1, 1)
+                and self.data_format == "channels_last"):
+            kernel = keras.ops.convert_to_tensor(self.kernel, dtype=inputs.dtype)
+            out = ops.transpose_conv_stride_eq_kernel(inputs, kernel)
+            if self.use_bias:
+                out = out + self.bias
+            return self.activation(out) if self.activation is not None else out
+        return super().call(inputs)

@@ -1,0 +1,156 @@
+"""Convolution, pooling and transposed-convolution formulations for XLA on CPU, chosen
+per shape, each forward and backward pass the fastest correct one measured.
+
+XLA's CPU kernels are slow for a few shapes that dominate small image models (measured
+in ``bench/speed.py``): a convolution with one or three input channels, some input
+gradients, max pooling's backward (``select_and_scatter``) and a transposed
+convolution's kernel gradient. The same math written another way is often several times
+faster, and JAX differentiates any formulation, so a ``custom_vjp`` can compute the
+forward pass one way and each gradient another:
+
+- ``"xla"``: ``lax.conv_general_dilated`` (XLA's convolution);
+- ``"shifted"``: Σ over the kh·kw kernel taps of the shifted input times that tap's
+  (C_in, C_out) matrix — one fused loop, best when C_in is small;
+- ``"im2col"``: the kh·kw shifted inputs stacked on the channel axis, one matmul with
+  the (kh·kw·C_in, C_out) kernel.
+
+All three compute the same convolution (up to float summation order).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+FORMULATIONS = ("xla", "shifted", "im2col")
+
+
+def same_padding(size: int) -> tuple[int, int]:
+    """The seed's padding rule: ⌊(k−1)/2⌋ before and ⌊k/2⌋ after (TensorFlow's SAME for
+    unit stride)."""
+    return (size - 1) // 2, size // 2
+
+
+def _pad(x, kernel_shape, padding: str):
+    if padding == "valid":
+        return x
+    (t, b), (l, r) = same_padding(kernel_shape[0]), same_padding(kernel_shape[1])
+    return jnp.pad(x, ((0, 0), (t, b), (l, r), (0, 0)))
+
+
+def _taps(x, kernel_shape):
+    """The shifted views of ``x`` (already padded), one per kernel tap, row-major."""
+    kh, kw = kernel_shape[:2]
+    ho, wo = x.shape[1] - kh + 1, x.shape[2] - kw + 1
+    return [x[:, i:i + ho, j:j + wo, :] for i in range(kh) for j in range(kw)]
+
+
+def conv(x, kernel, padding: str, how: str):
+    """2-D convolution (cross-correlation, as Keras), unit stride and dilation.
+
+    Args:
+        x: (N, H, W, C_in). kernel: (kh, kw, C_in, C_out). padding: "valid" or "same".
+        how: one of ``FORMULATIONS``.
+    """
+    if how == "xla":
+        pads = "VALID" if padding == "valid" else [same_padding(kernel.shape[0]),
+                                                   same_padding(kernel.shape[1])]
+        return jax.lax.conv_general_dilated(x, kernel, (1, 1), pads,
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    xp = _pad(x, kernel.shape, padding)
+    taps = _taps(xp, kernel.shape)
+    kh, kw, cin, cout = kernel.shape
+    if how == "im2col":
+        cols = jnp.concatenate(taps, axis=-1)  # (N, Ho, Wo, kh·kw·C_in)
+        return cols @ kernel.reshape(kh * kw * cin, cout)
+    flat = kernel.reshape(kh * kw, cin, cout)
+    out = None
+    for t, tap in enumerate(taps):
+        term = tap * flat[t, 0] if cin == 1 else tap @ flat[t]
+        out = term if out is None else out + term
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def conv_op(padding: str, forward: str, input_grad: str, kernel_grad: str):
+    """A convolution whose forward pass and two gradients each use their own
+    formulation; differentiable like any JAX function."""
+
+    @jax.custom_vjp
+    def f(x, kernel):
+        return conv(x, kernel, padding, forward)
+
+    def f_fwd(x, kernel):
+        return f(x, kernel), (x, kernel)
+
+    def f_bwd(res, g):
+        x, kernel = res
+        _, vx = jax.vjp(lambda xx: conv(xx, kernel, padding, input_grad), x)
+        _, vk = jax.vjp(lambda kk: conv(x, kk, padding, kernel_grad), kernel)
+        return vx(g)[0], vk(g)[0]
+
+    f.defvjp(f_fwd, f_bwd)
+    return f
+
+
+def max_pool_2x2(x):
+    """2×2 max pooling with stride 2 ("valid": an odd last row or column is dropped), with
+    a backward pass that routes each gradient to the first maximum of its window (as
+    XLA's ``select_and_scatter`` does) through a one-hot mask instead."""
+    n, h, w, c = x.shape
+    return _pool(x[:, : h // 2 * 2, : w // 2 * 2, :])  # JAX pads the gradient of the crop
+
+
+@jax.custom_vjp
+def _pool(x):
+    n, h, w, c = x.shape
+    return x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+
+
+def _pool_fwd(x):
+    return _pool(x), x
+
+
+def _pool_bwd(x, g):
+    n, h, w, c = x.shape
+    windows = x.reshape(n, h // 2, 2, w // 2, 2, c).transpose(0, 1, 3, 2, 4, 5)
+    windows = windows.reshape(n, h // 2, w // 2, 4, c)
+    first = jax.nn.one_hot(jnp.argmax(windows, axis=3), 4, axis=3, dtype=g.dtype)
+    dx = (first * g[:, :, :, None, :]).reshape(n, h // 2, w // 2, 2, 2, c)
+    dx = dx.transpose(0, 1, 3, 2, 4, 5).reshape(n, h, w, c)
+    return (dx,)
+
+
+_pool.defvjp(_pool_fwd, _pool_bwd)
+
+
+def transpose_conv_stride_eq_kernel(x, kernel):
+    """Transposed convolution whose stride equals its kernel size ("valid"): windows do not
+    overlap, so each input pixel writes its own kh×kw block — one matmul and a
+    depth-to-space reshape (no dilated input, no overlapping sums).
+
+    Args:
+        x: (N, H, W, C_in). kernel: (kh, kw, C_out, C_in), Keras' ``Conv2DTranspose``
+            layout.
+
+    Returns:
+        (N, H·kh, W·kw, C_out).
+    """
+    n, h, w, cin = x.shape
+    kh, kw, cout, _ = kernel.shape
+    y = jnp.einsum("nhwi,aboi->nhwabo", x, kernel)
+    return y.transpose(0, 1, 3, 2, 4, 5).reshape(n, h * kh, w * kw, cout)
+
+
+def choose_conv(x_shape: Any, kernel_shape: Any) -> tuple[str, str, str]:
+    """(forward, input gradient, kernel gradient) formulations for a unit-stride
+    convolution, from the measurements recorded in ``bench/RESULTS.md`` (speed):
+    few input channels favour the shifted sum forward; otherwise XLA's convolution."""
+    kh, kw, cin, cout = kernel_shape
+    forward = "shifted" if cin <= 3 else "xla"
+    input_grad = "im2col" if kh * kw * cout <= 512 and cin <= 64 else "xla"
+    kernel_grad = "xla"
+    return forward, input_grad, kernel_grad

@@ -1,0 +1,123 @@
+"""The fast layers compute what Keras' own layers compute — outputs and gradients — for
+every formulation, and save and load like any Keras layer."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import keras
+import numpy as np
+import pytest
+
+from visionhooks.plugins.layers import FastConv2D, FastConv2DTranspose, FastMaxPooling2D
+from visionhooks.plugins.layers import ops
+
+
+def pair(fast, plain, x):
+    """Same weights in both; outputs and gradients (w.r.t. input and weights) of a random
+    projection of the output."""
+    plain.build(x.shape)
+    fast.build(x.shape)
+    fast.set_weights(plain.get_weights())
+    proj = jnp.asarray(np.random.default_rng(9).standard_normal(plain(x).shape), jnp.float32)
+
+    def grads(layer):
+        def f(x, weights):
+            out, _ = layer.stateless_call(weights, [], x)
+            return jnp.sum(out * proj), out
+        (_, out), g = jax.value_and_grad(f, argnums=(0, 1), has_aux=True)(
+            x, [v.value for v in layer.trainable_variables])
+        return out, g
+
+    return grads(fast), grads(plain)
+
+
+def close(a, b, tol=2e-4):
+    a, b = np.asarray(a), np.asarray(b)
+    scale = max(1.0, float(np.abs(b).max()))
+    np.testing.assert_allclose(a, b, atol=tol * scale, rtol=0)
+
+
+CONVS = [((3, 28, 28, 1), 6, 5, "same"), ((3, 14, 14, 6), 16, 5, "valid"),
+         ((2, 9, 13, 3), 4, 3, "same"), ((2, 8, 8, 5), 7, (3, 2), "valid")]
+
+
+@pytest.mark.parametrize("formulation", ["auto", *[(f,) * 3 for f in ops.FORMULATIONS],
+                                         ("shifted", "im2col", "xla")])
+@pytest.mark.parametrize("shape, filters, kernel, padding", CONVS)
+def test_conv_matches_keras(shape, filters, kernel, padding, formulation):
+    x = jnp.asarray(np.random.default_rng(0).standard_normal(shape), jnp.float32)
+    (out_f, g_f), (out_p, g_p) = pair(
+        FastConv2D(filters, kernel, padding=padding, formulation=formulation),
+        keras.layers.Conv2D(filters, kernel, padding=padding), x)
+    close(out_f, out_p)
+    close(g_f[0], g_p[0])
+    for a, b in zip(g_f[1], g_p[1]):
+        close(a, b)
+
+
+def test_conv_falls_back_to_keras_where_no_formulation_applies():
+    x = jnp.ones((1, 9, 9, 2))
+    layer = FastConv2D(3, 3, strides=2)
+    ref = keras.layers.Conv2D(3, 3, strides=2)
+    (out_f, _), (out_p, _) = pair(layer, ref, x)
+    close(out_f, out_p)
+    assert not layer._supported()
+    with pytest.raises(ValueError, match="formulation must be 'auto' or three of"):
+        FastConv2D(3, 3, formulation=("xla", "fft", "xla"))
+
+
+@pytest.mark.parametrize("shape", [(2, 8, 8, 3), (2, 7, 9, 4), (1, 28, 28, 6)])
+def test_max_pool_matches_keras_including_ties(shape):
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 3, shape).astype(np.float32)  # many ties within windows
+    (out_f, g_f), (out_p, g_p) = pair(FastMaxPooling2D(2), keras.layers.MaxPooling2D(2),
+                                      jnp.asarray(x))
+    np.testing.assert_array_equal(out_f, out_p)
+    np.testing.assert_array_equal(g_f[0], g_p[0])
+    other = FastMaxPooling2D(3, strides=1, padding="same")  # falls back to Keras
+    np.testing.assert_array_equal(other(x), keras.layers.MaxPooling2D(3, 1, "same")(x))
+
+
+@pytest.mark.parametrize("kernel, activation", [(2, None), (3, "relu")])
+def test_transposed_conv_matches_keras(kernel, activation):
+    x = jnp.asarray(np.random.default_rng(2).standard_normal((2, 5, 7, 4)), jnp.float32)
+    (out_f, g_f), (out_p, g_p) = pair(
+        FastConv2DTranspose(6, kernel, strides=kernel, activation=activation),
+        keras.layers.Conv2DTranspose(6, kernel, strides=kernel, activation=activation), x)
+    close(out_f, out_p)
+    close(g_f[0], g_p[0])
+    for a, b in zip(g_f[1], g_p[1]):
+        close(a, b)
+
+
+def test_layers_save_and_load_in_a_keras_model(tmp_path):
+    inputs = keras.Input((12, 12, 1))
+    x = FastConv2D(4, 3, padding="same", formulation=("shifted", "im2col", "xla"))(inputs)
+    x = FastMaxPooling2D(2)(x)
+    x = FastConv2DTranspose(2, 2, strides=2)(x)
+    model = keras.Model(inputs, x)
+    path = tmp_path / "fast.keras"
+    model.save(path)
+    again = keras.saving.load_model(path, safe_mode=True)
+    assert [type(layer).__name__ for layer in again.layers[1:]] == [
+        "FastConv2D", "FastMaxPooling2D", "FastConv2DTranspose"]
+    assert again.layers[1].formulation == ("shifted", "im2col", "xla")
+    x = np.random.default_rng(3).random((2, 12, 12, 1)).astype(np.float32)
+    np.testing.assert_array_equal(again(x), model(x))
+
+
+def test_models_use_the_fast_layers_by_default_and_can_opt_out():
+    import visionhooks as vh
+
+    fast = vh.compose(task="classification", model="lenet5")
+    plain = vh.compose(task="classification", model="lenet5",
+                       model_config={"fast_layers": False})
+    assert type(fast.network.get_layer("conv1")).__name__ == "FastConv2D"
+    assert type(plain.network.get_layer("conv1")).__name__ == "Conv2D"
+    plain.network.set_weights(fast.network.get_weights())
+    x = np.random.default_rng(4).random((4, 28, 28, 1)).astype(np.float32)
+    close(fast.predict(x, raw=True), plain.predict(x, raw=True), 1e-5)
+    unet = vh.compose(task="segmentation", model="unet", input_shape=(16, 16, 3),
+                      num_classes=2, model_config={"base_filters": 2, "depth": 2})
+    assert type(unet.network.get_layer("decoder1_up")).__name__ == "FastConv2DTranspose"
