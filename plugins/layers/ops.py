@@ -104,24 +104,42 @@ def max_pool_2x2(x):
     return _pool(x[:, : h // 2 * 2, : w // 2 * 2, :])  # JAX pads the gradient of the crop
 
 
-@jax.custom_vjp
-def _pool(x):
+def _pool_nhwc(x):
     n, h, w, c = x.shape
     return x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
 
 
+def _up2(a):
+    """(N, h, w, C) → (N, 2h, 2w, C), each value repeated over its 2×2 block."""
+    return jnp.repeat(jnp.repeat(a, 2, axis=1), 2, axis=2)
+
+
+@jax.custom_vjp
+def _pool(x):
+    # Inference: pooled in channel-major order. With few channels minor, XLA fuses the
+    # strided window reads of an NHWC pool into its producer badly (4.4 ms against 0.9 for
+    # LeNet-5's first block at batch 128); the transposes fuse away.
+    n, h, w, c = x.shape
+    y = jnp.transpose(x, (0, 3, 1, 2)).reshape(n, c, h // 2, 2, w // 2, 2).max(axis=(3, 5))
+    return jnp.transpose(y, (0, 2, 3, 1))
+
+
 def _pool_fwd(x):
-    return _pool(x), x
+    # Training: the NHWC form, whose fusions with the backward pass measured fastest.
+    return _pool_nhwc(x), x
 
 
 def _pool_bwd(x, g):
+    # Each window's gradient goes to its first maximum in row-major order (as XLA's
+    # select_and_scatter does): the pixels equal to their window's maximum, keeping the
+    # one with the smallest position in the window — elementwise work on upsampled
+    # arrays, which XLA fuses (8.9 ms for a LeNet-5 step against 11.6 with a one-hot of
+    # the argmax and 22 with strided slices).
     n, h, w, c = x.shape
-    windows = x.reshape(n, h // 2, 2, w // 2, 2, c).transpose(0, 1, 3, 2, 4, 5)
-    windows = windows.reshape(n, h // 2, w // 2, 4, c)
-    first = jax.nn.one_hot(jnp.argmax(windows, axis=3), 4, axis=3, dtype=g.dtype)
-    dx = (first * g[:, :, :, None, :]).reshape(n, h // 2, w // 2, 2, 2, c)
-    dx = dx.transpose(0, 1, 3, 2, 4, 5).reshape(n, h, w, c)
-    return (dx,)
+    eq = x == _up2(_pool_nhwc(x))
+    pos = ((jnp.arange(h)[:, None] % 2) * 2 + jnp.arange(w)[None, :] % 2)[None, :, :, None]
+    first = jnp.where(eq, pos, 4).reshape(n, h // 2, 2, w // 2, 2, c).min(axis=(2, 4))
+    return (jnp.where(eq & (pos == _up2(first)), _up2(g), 0.0).astype(g.dtype),)
 
 
 _pool.defvjp(_pool_fwd, _pool_bwd)
@@ -147,10 +165,17 @@ def transpose_conv_stride_eq_kernel(x, kernel):
 
 def choose_conv(x_shape: Any, kernel_shape: Any) -> tuple[str, str, str]:
     """(forward, input gradient, kernel gradient) formulations for a unit-stride
-    convolution, from the measurements recorded in ``bench/RESULTS.md`` (speed):
-    few input channels favour the shifted sum forward; otherwise XLA's convolution."""
+    convolution, from the per-op timings of ``bench/speed.py`` (see ``bench/RESULTS.md``):
+
+    - forward: the shifted sum for one input channel (LeNet-5's first layer: 0.7 ms
+      against XLA's 5.0 at batch 128); XLA's convolution otherwise (already the fastest
+      with three or more channels, e.g. 8.4 ms against 18 for im2col and 70 for the
+      shifted sum at U-Net's 128×128×3 input);
+    - input gradient: im2col for up to 8 input channels (LeNet-5's second layer: 1.2 ms
+      against 3.1), XLA otherwise (16 channels at 128×128: 11 ms against 74);
+    - kernel gradient: XLA's, the fastest at every measured shape.
+    """
     kh, kw, cin, cout = kernel_shape
-    forward = "shifted" if cin <= 3 else "xla"
-    input_grad = "im2col" if kh * kw * cout <= 512 and cin <= 64 else "xla"
-    kernel_grad = "xla"
-    return forward, input_grad, kernel_grad
+    forward = "shifted" if cin == 1 else "xla"
+    input_grad = "im2col" if cin <= 8 else "xla"
+    return forward, input_grad, "xla"
