@@ -3,6 +3,6 @@
 formulation XLA runs fastest on CPU for each shape (``ops``). Same weights, same config
 (plus ``formulation``), registered serializable."""
 
-from .layers import FastConv2D, FastConv2DTranspose, FastMaxPooling2D
+from .layers import ConcatConv2D, FastConv2D, FastConv2DTranspose, FastMaxPooling2D
 
-__all__ = ["FastConv2D", "FastConv2DTranspose", "FastMaxPooling2D"]
+__all__ = ["ConcatConv2D", "FastConv2D", "FastConv2DTranspose", "FastMaxPooling2D"]

@@ -90,3 +90,41 @@ class FastConv2DTranspose(keras.layers.Conv2DTranspose):
                 out = out + self.bias
             return self.activation(out) if self.activation is not None else out
         return super().call(inputs)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ConcatConv2D(FastConv2D):
+    """A convolution of the channel-wise concatenation of its inputs, computed without
+    the concatenation: the kernel (kh, kw, ΣC_in, C_out) — exactly a ``Conv2D`` on the
+    concatenated tensor — is split by input, and the per-input convolutions are summed.
+    U-Net's decoder convolutions after a skip connection, minus a large copy and its
+    gradient's split.
+
+    Example:
+        >>> y = ConcatConv2D(16, 3, padding="same")([skip, upsampled])
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.input_spec = None  # several inputs; Conv2D's spec describes one
+
+    def build(self, input_shape: Any) -> None:
+        shapes = [tuple(s) for s in input_shape]
+        self._splits = [s[-1] for s in shapes]
+        keras.layers.Conv2D.build(self, (*shapes[0][:-1], sum(self._splits)))
+        self.input_spec = None  # several inputs; Conv2D's spec describes one
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        if input_shape and isinstance(input_shape[0], (tuple, list)):  # one shape per input
+            input_shape = (*input_shape[0][:-1], sum(s[-1] for s in input_shape))
+        return super().compute_output_shape(tuple(input_shape))
+
+    def call(self, inputs: Any) -> Any:
+        out, start = None, 0
+        for x, c in zip(inputs, self._splits):
+            term = self.convolution_op(x, self.kernel[:, :, start:start + c, :])
+            out = term if out is None else out + term
+            start += c
+        if self.use_bias:
+            out = out + self.bias
+        return self.activation(out) if self.activation is not None else out

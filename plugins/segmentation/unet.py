@@ -18,13 +18,22 @@ def _layers(config: UNetConfig):
     return FastConv2D, FastMaxPooling2D, FastConv2DTranspose
 
 
-def _block(x, filters: int, config: UNetConfig, name: str):
+def _block(x, filters: int, config: UNetConfig, name: str, skip=None):
     """Two 3×3 convolutions with ReLU (unit stride, zero padding), optional batch norm and
-    (spatial) dropout."""
+    (spatial) dropout. With ``skip``, the first convolution sees ``skip`` and ``x``
+    concatenated on the channel axis (with the fast layers, ``ConcatConv2D`` computes
+    exactly that convolution without building the concatenation)."""
     conv = _layers(config)[0]
+    if skip is not None and not config.fast_layers:
+        x = keras.layers.Concatenate(name=f"{name}_skip")([skip, x])
     for i in (1, 2):
-        x = conv(filters, 3, padding="same", use_bias=not config.batch_norm,
-                 name=f"{name}_conv{i}")(x)
+        kwargs = dict(padding="same", use_bias=not config.batch_norm, name=f"{name}_conv{i}")
+        if i == 1 and skip is not None and config.fast_layers:
+            from visionhooks.plugins.layers import ConcatConv2D
+
+            x = ConcatConv2D(filters, 3, **kwargs)([skip, x])
+        else:
+            x = conv(filters, 3, **kwargs)(x)
         if config.batch_norm:
             x = keras.layers.BatchNormalization(name=f"{name}_bn{i}")(x)
         x = keras.layers.Activation("relu", name=f"{name}_relu{i}")(x)
@@ -57,8 +66,7 @@ def build_unet(config: UNetConfig, info: DataInfo) -> keras.Model:
     for k in reversed(range(config.depth)):
         filters = config.base_filters * 2 ** k
         x = _layers(config)[2](filters, 2, strides=2, name=f"decoder{k + 1}_up")(x)
-        x = keras.layers.Concatenate(name=f"decoder{k + 1}_skip")([skips[k], x])
-        x = _block(x, filters, config, f"decoder{k + 1}")
+        x = _block(x, filters, config, f"decoder{k + 1}", skip=skips[k])
     binary = info.num_classes == 2
     outputs = keras.layers.Conv2D(1 if binary else info.num_classes, 1,
                                   activation="sigmoid" if binary else "softmax",

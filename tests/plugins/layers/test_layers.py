@@ -121,3 +121,30 @@ def test_models_use_the_fast_layers_by_default_and_can_opt_out():
     unet = vh.compose(task="segmentation", model="unet", input_shape=(16, 16, 3),
                       num_classes=2, model_config={"base_filters": 2, "depth": 2})
     assert type(unet.network.get_layer("decoder1_up")).__name__ == "FastConv2DTranspose"
+
+
+def test_concat_conv_is_a_conv_of_the_concatenation():
+    from visionhooks.plugins.layers import ConcatConv2D
+
+    rng = np.random.default_rng(5)
+    a = jnp.asarray(rng.standard_normal((2, 8, 10, 3)), jnp.float32)
+    b = jnp.asarray(rng.standard_normal((2, 8, 10, 5)), jnp.float32)
+    fast = ConcatConv2D(4, 3, padding="same", activation="relu")
+    plain = keras.layers.Conv2D(4, 3, padding="same", activation="relu")
+    fast.build([a.shape, b.shape])
+    plain.build((2, 8, 10, 8))
+    assert fast.kernel.shape == plain.kernel.shape == (3, 3, 8, 4)
+    plain.set_weights(fast.get_weights())
+
+    def loss(layer, a, b, weights):
+        inputs = [a, b] if layer is fast else jnp.concatenate([a, b], -1)
+        out, _ = layer.stateless_call(weights, [], inputs)
+        return jnp.sum(out ** 2)
+
+    w = [v.value for v in fast.trainable_variables]
+    ga = jax.grad(lambda *args: loss(fast, *args), argnums=(0, 1, 2))(a, b, w)
+    gb = jax.grad(lambda *args: loss(plain, *args), argnums=(0, 1, 2))(a, b, w)
+    for x, y in zip(jax.tree_util.tree_leaves(ga), jax.tree_util.tree_leaves(gb)):
+        close(x, y)
+    inputs = [keras.Input((8, 10, 3)), keras.Input((8, 10, 5))]
+    assert ConcatConv2D(4, 3, padding="same")(inputs).shape == (None, 8, 10, 4)

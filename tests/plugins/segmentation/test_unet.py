@@ -62,7 +62,7 @@ def test_parameters_follow_the_seeds_formula_per_block():
     got.pop("images")
     assert got == expected
     assert net.count_params() == sum(expected.values())
-    convs = [l for l in net.layers if type(l) is keras.layers.Conv2D]
+    convs = [l for l in net.layers if isinstance(l, keras.layers.Conv2D)]  # fast drop-ins too
     assert len(convs) == 2 * depth + 2 + 2 * depth + 1  # 4 + bottleneck + 4 blocks + 1x1
     assert all(l.strides == (1, 1) for l in convs)  # unit stride
     assert all(l.padding == "same" for l in convs if l.kernel_size == (3, 3))  # zero padding
