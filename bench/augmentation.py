@@ -36,7 +36,7 @@ if "--one-device" not in sys.argv and "xla_force_host_platform_device_count" not
                                f"device_count={os.cpu_count() or 1}").strip()
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import RESULTS, machine, versions, write_section  # noqa: E402
+from common import machine, machine_line, publish, versions  # noqa: E402
 
 TITLE = "## Augmentation"
 PIPELINE = [{"name": "flip"}, {"name": "shift", "x": 0.1, "y": 0.1},
@@ -185,10 +185,7 @@ def render(r: dict[str, Any]) -> str:
               "rotate), RandomBrightnessContrast])` on uint8 images, one call per image, OpenCV "
               "with all cores. Keras layers: the five preprocessing layers in a "
               "`keras.Sequential`, called eagerly on the batch with `training=True`.", ""]
-    mc, vs = r["machine"], r["versions"]
-    lines.append(f"Machine: {mc['nproc']} CPUs ({mc['cpu']}), {mc['ram_gib']} GiB RAM, "
-                 f"{mc['platform']}. Versions: " + ", ".join(f"{k} {v}" for k, v in vs.items())
-                 + ".")
+    lines.append(machine_line(r))
     return "\n".join(lines) + "\n"
 
 
@@ -239,13 +236,7 @@ def main(argv=None) -> int:
         "train_images": args.train_images}
     if not args.no_training:
         report["training"] = training_rates(args)
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=1))
-    section = render(report)
-    print(section)
-    if not args.quick:
-        write_section(RESULTS, TITLE, section)
-    return 0
+    return publish(report, render(report), TITLE, args.json, args.quick)
 
 
 if __name__ == "__main__":

@@ -74,3 +74,24 @@ def write_section(path: Path, title: str, section: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(new, encoding="utf-8")
     tmp.replace(path)
+
+
+def machine_line(report: dict[str, Any]) -> str:
+    """The "Machine: ... Versions: ..." line every section ends with."""
+    mc, vs = report["machine"], report["versions"]
+    return (f"Machine: {mc['nproc']} CPUs ({mc['cpu']}), {mc['ram_gib']} GiB RAM, "
+            f"{mc['platform']}. Versions: " + ", ".join(f"{k} {v}" for k, v in vs.items()) + ".")
+
+
+def publish(report: dict[str, Any], section: str, title: str, json_path: str | None,
+            quick: bool) -> int:
+    """Write the report as JSON (when asked), print the section, and put it in
+    RESULTS.md unless this was a quick (smoke) run."""
+    import json
+
+    if json_path:
+        Path(json_path).write_text(json.dumps(report, indent=1, default=str))
+    print(section)
+    if not quick:
+        write_section(RESULTS, title, section)
+    return 0

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import statistics
 import sys
@@ -24,7 +23,7 @@ from typing import Any, Callable
 os.environ.setdefault("KERAS_BACKEND", "jax")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import RESULTS, machine, versions, write_section  # noqa: E402
+from common import machine, machine_line, publish, versions  # noqa: E402
 
 TITLE = "## Interpretation"
 
@@ -99,10 +98,7 @@ def render(r: dict[str, Any]) -> str:
               "and differentiates the Keras models eagerly for each image (Grad-CAM only). "
               "Maps are the seed's saliency (Grad-CAM at the last feature layer) and input "
               "gradients; both include the prediction that picks the explained class.", ""]
-    mc, vs = r["machine"], r["versions"]
-    lines.append(f"Machine: {mc['nproc']} CPUs ({mc['cpu']}), {mc['ram_gib']} GiB RAM, "
-                 f"{mc['platform']}. Versions: " + ", ".join(f"{k} {v}" for k, v in vs.items())
-                 + ".")
+    lines.append(machine_line(r))
     return "\n".join(lines) + "\n"
 
 
@@ -131,13 +127,7 @@ def main(argv=None) -> int:
             report["rows"].append(row)
             log(f"{name} {method}: batched {batched:,.1f}/s, one at a time {single:,.1f}/s"
                 + (f", naive {row['naive']:.2f}/s" if "naive" in row else ""))
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=1))
-    section = render(report)
-    print(section)
-    if not args.quick:
-        write_section(RESULTS, TITLE, section)
-    return 0
+    return publish(report, render(report), TITLE, args.json, args.quick)
 
 
 if __name__ == "__main__":

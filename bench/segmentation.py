@@ -30,7 +30,7 @@ from typing import Any
 os.environ.setdefault("KERAS_BACKEND", "jax")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO, RESULTS, machine, versions, write_section  # noqa: E402
+from common import REPO, machine, machine_line, publish, versions  # noqa: E402
 
 TITLE = "## Segmentation (shapes)"
 CONFIG = REPO / "examples" / "configs" / "unet_shapes.toml"
@@ -162,10 +162,7 @@ def render(r: dict[str, Any]) -> str:
                   f"(target >= 0.97). Per run: "
                   + "; ".join(f"{k} " + ", ".join(f"{v:.1f}" for v in vs)
                               for k, vs in t["rates"].items()) + ".", ""]
-    mc, vs = r["machine"], r["versions"]
-    lines.append(f"Machine: {mc['nproc']} CPUs ({mc['cpu']}), {mc['ram_gib']} GiB RAM, "
-                 f"{mc['platform']}. Versions: " + ", ".join(f"{k} {v}" for k, v in vs.items())
-                 + ".")
+    lines.append(machine_line(r))
     return "\n".join(lines) + "\n"
 
 
@@ -208,13 +205,7 @@ def main(argv=None) -> int:
     log(f"metrics: {json.dumps(report['accuracy']['metrics'])}")
     if not args.no_throughput:
         report["throughput"] = throughput(args, data)
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=1))
-    section = render(report)
-    print(section)
-    if not args.quick:
-        write_section(RESULTS, TITLE, section)
-    return 0
+    return publish(report, render(report), TITLE, args.json, args.quick)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import statistics
 import subprocess
@@ -34,7 +33,7 @@ from typing import Any, Callable
 os.environ.setdefault("KERAS_BACKEND", "jax")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO, RESULTS, machine, versions, write_section  # noqa: E402
+from common import REPO, machine, machine_line, publish, versions  # noqa: E402
 
 TITLE = "## Speed (CPU)"
 
@@ -326,10 +325,7 @@ def render(r: dict[str, Any]) -> str:
               "epoch compiles and is left out), runs interleaved in rotating order; "
               "PyTorch runs the same networks in CPU eager mode with all cores (Adam, "
               "eps 1e-7).", ""]
-    mc, vs = r["machine"], r["versions"]
-    lines.append(f"Machine: {mc['nproc']} CPUs ({mc['cpu']}), {mc['ram_gib']} GiB RAM, "
-                 f"{mc['platform']}. Versions: " + ", ".join(f"{k} {v}" for k, v in vs.items())
-                 + ".")
+    lines.append(machine_line(r))
     return "\n".join(lines) + "\n"
 
 
@@ -357,13 +353,7 @@ def main(argv=None) -> int:
         report["models"] = report["training"]
     if "startup" in parts:
         report["startup"] = startup(args)
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=1, default=str))
-    section = render(report)
-    print(section)
-    if not args.quick:
-        write_section(RESULTS, TITLE, section)
-    return 0
+    return publish(report, render(report), TITLE, args.json, args.quick)
 
 
 if __name__ == "__main__":
