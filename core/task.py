@@ -390,15 +390,16 @@ class Task:
         batch_size = batch_size or self.config.train.batch_size
         if not getattr(self.model, "compiled", False):
             self._compile(1, 1, 1)
-        out = {k: float(v) for k, v in
-               self.model.evaluate(x, self.task_type.keras_targets(y), batch_size=batch_size,
-                                   return_dict=True,
-                                   verbose=0).items()}
+        with self._distributed():  # batches split over the devices the model lives on
+            logs = self.model.evaluate(x, self.task_type.keras_targets(y),
+                                       batch_size=batch_size, return_dict=True, verbose=0)
+        out = {k: float(v) for k, v in logs.items()}
         evaluators = [m for m in self._build_metrics() if isinstance(m, Evaluator)]
         if evaluators:
             for ev in evaluators:
                 ev.reset()
-            outputs = self.model.predict(x, batch_size=batch_size, verbose=0)
+            with self._distributed():
+                outputs = self.model.predict(x, batch_size=batch_size, verbose=0)
             for start in range(0, len(x), batch_size):
                 sl = slice(start, start + batch_size)
                 for ev in evaluators:
@@ -410,8 +411,9 @@ class Task:
     def predict(self, images: Any, *, batch_size: int | None = None, raw: bool = False) -> Any:
         """Postprocessed predictions (a dict of arrays); ``raw=True`` gives model outputs."""
         x = self.task_type.check_images(images)
-        outputs = self.model.predict(x, batch_size=batch_size or self.config.train.batch_size,
-                                     verbose=0)
+        with self._distributed():
+            outputs = self.model.predict(x, verbose=0,
+                                         batch_size=batch_size or self.config.train.batch_size)
         return outputs if raw else self.postprocessor(outputs)
 
     def explain(self, images: Any, method: str = "saliency", *, target: Any = None,
