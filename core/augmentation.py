@@ -23,6 +23,7 @@ import numpy as np
 
 from .config import ComponentSpec, DataInfo
 from .errors import ConfigError, DataError, IncompatibleComponentsError
+from .fusion import boundary
 from .manager import Host
 from .manager import host as default_host
 from .registry import Component
@@ -110,31 +111,9 @@ def train_augmenter(pipeline: Pipeline, task_type: Any):
     def run(x, y, seed_state):
         batch = task_type.augmentation_batch(x, y)
         batch = pipeline(batch, seed_state)
-        return materialize(task_type.from_augmentation_batch(batch), seed_state)
+        return boundary(task_type.from_augmentation_batch(batch), seed_state)
 
     return run
-
-
-def materialize(tree: Any, runtime_value: Any) -> Any:
-    """``tree`` unchanged, computed once: a fusion boundary inside a compiled step.
-
-    Without it XLA fuses the augmentation's last elementwise work (the bilinear blend,
-    brightness) into every consumer of the images and recomputes it there: into each of
-    the 25 taps of LeNet-5's first convolution and its gradients, +2.4 ms of a 8.6 ms
-    step (``bench/RESULTS.md``). ``lax.optimization_barrier`` would say so, but XLA's CPU
-    compiler expands barriers before it fuses; a conditional is a boundary it keeps.
-    Both branches return ``tree`` (one adds 0), so the result never depends on the
-    predicate, which only has to be a value XLA cannot fold (``runtime_value``: the
-    augmentation seed). Other backends keep the barrier.
-    """
-    import jax
-
-    if jax.default_backend() != "cpu":
-        return jax.lax.optimization_barrier(tree)
-    flag = jax.numpy.ravel(runtime_value)[-1] != 0
-    return jax.lax.cond(flag, lambda t: t,
-                        lambda t: jax.tree_util.tree_map(lambda a: a + a.dtype.type(0), t),
-                        tree)
 
 
 # -- on its own ------------------------------------------------------------------------

@@ -25,6 +25,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from visionhooks.fusion import boundary
+
 FORMULATIONS = ("xla", "shifted", "im2col")
 
 
@@ -81,7 +83,13 @@ def conv_op(padding: str, forward: str, input_grad: str, kernel_grad: str):
 
     @jax.custom_vjp
     def f(x, kernel):
-        return conv(x, kernel, padding, forward)
+        y = conv(x, kernel, padding, forward)
+        if forward == "shifted":
+            # elementwise: XLA would recompute all kh·kw taps inside every consumer (the
+            # activation, the pool and its backward pass); computed once, the LeNet-5 step
+            # is ~5% faster (bench/RESULTS.md, "Speed attempts")
+            y = boundary(y, x)
+        return y
 
     def f_fwd(x, kernel):
         return f(x, kernel), (x, kernel)
