@@ -10,6 +10,8 @@ import visionhooks as vh
 from visionhooks import DataInfo
 from visionhooks.datasets import Dataset, Split
 from visionhooks.errors import ComponentNotFoundError, ConfigError, DataError
+from visionhooks.plugins.detection.boxes import iou_matrix
+from visionhooks.plugins.detection.postprocess import center_to_xyxy, decode
 from visionhooks.plugins.interpretation.latent import arithmetic
 
 S = 32  # image side
@@ -265,11 +267,23 @@ def test_detection_saliency_concentrates_inside_the_box(tmp_path):
     assert inside_over_outside(out) > 2.0
     assert inside_over_outside(task.explain(xt, "gradients")) > 2.0
     assert (tmp_path / "saliency.png").is_file()
-    # a target box picks the predictor whose box overlaps it most
-    gt = data.test.y["boxes"][:16, 0]
-    chosen = task.explain(xt[:1], "saliency", target={"box": gt[0], "class": 0})
+    # a target box picks the predictor whose box overlaps it most: given the top
+    # detection's own box (in the data's rel_center_xywh), that is the top predictor
     top = task.explain(xt[:1], "saliency")
+    x1, y1, x2, y2 = top["targets"]["box"][0]
+    chosen = task.explain(xt[:1], "saliency", target={
+        "box": [(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], "class": 0})
     assert chosen["targets"]["predictor"][0] == top["targets"]["predictor"][0]
+    np.testing.assert_allclose(chosen["maps"], top["maps"], rtol=1e-5, atol=1e-6)
+    # given the ground-truth box, no predictor overlaps it more than the chosen one
+    cx, cy, bw, bh = data.test.y["boxes"][0, 0]
+    gt = np.array([[cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2]], np.float32)
+    by_gt = task.explain(xt[:1], "saliency", target={"box": data.test.y["boxes"][0, 0]})
+    raw = task.predict(xt[:1], raw=True)
+    per_cell = (raw.shape[-1] - 1) // 5  # (5 numbers per box) + 1 class
+    all_boxes = np.asarray(center_to_xyxy(decode(raw, per_cell)[0]))[0]
+    ious = iou_matrix(gt, all_boxes)[0]
+    assert ious[by_gt["targets"]["predictor"][0]] == pytest.approx(ious.max())
     with pytest.raises(DataError, match="a detection target is a dict"):
         task.explain(xt[:1], "saliency", target=3)
 
