@@ -113,6 +113,19 @@ SUMMARY: dict[str, Callable[[dict], list[list[str]]]] = {
     "interpretation": _interpretation, "speed": _speed}
 
 
+def _kept_rows(rerun: list[str]) -> list[str]:
+    """Table rows of the current summary whose area is not being re-run."""
+    if not RESULTS.exists():
+        return []
+    text = RESULTS.read_text(encoding="utf-8")
+    if TITLE not in text:
+        return []
+    section = text.split(TITLE, 1)[1].split("\n## ", 1)[0]
+    return [line for line in section.splitlines()
+            if line.startswith("| ") and ":" in line.split("|")[1]
+            and line.split("|")[1].strip().split(":")[0] not in rerun]
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", help=f"comma-separated subset of {','.join(AREAS)}")
@@ -143,12 +156,20 @@ def main(argv=None) -> int:
                 rows.append([f"{area}: summary unavailable ({type(exc).__name__}: {exc})",
                              "", "", "", ""])
     mc = machine()
-    lines = [TITLE, "", f"`python bench/run_all.py` — "
+    kept = _kept_rows(areas) if args.only else []
+    lines = [TITLE, "", f"`python bench/run_all.py{' --only ' + args.only if args.only else ''}` — "
              f"{datetime.datetime.now().astimezone().isoformat(timespec='seconds')}, "
              f"{mc['nproc']} CPUs ({mc['cpu']}), {mc['ram_gib']} GiB RAM. Each figure beside "
-             f"its reference from the same run; details in the sections below.", "",
+             f"its reference from the same run; details in the sections below."
+             + (" Rows of the other areas are kept from the previous summary (each section "
+                "gives its own date)." if kept else ""), "",
              "| figure | value | reference | target | met |", "|---|---|---|---|---|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    new_rows = {r[0].split(":")[0]: [] for r in rows}
+    for r in rows:
+        new_rows[r[0].split(":")[0]].append("| " + " | ".join(r) + " |")
+    for area in AREAS:  # the areas' order, whichever ran now
+        lines += new_rows.get(area, []) if area in areas else [k for k in kept
+                                                                if k.startswith(f"| {area}:")]
     if failed:
         lines += ["", f"Failed to run: {', '.join(failed)}."]
     section = "\n".join(lines) + "\n"

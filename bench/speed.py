@@ -234,7 +234,7 @@ def training(args) -> dict[str, dict[str, Any]]:
         data = load()
         x, y = data.train
         rates: dict[str, list[float]] = {"fast": [], "keras": [], "torch": []}
-        for rnd in range(args.rounds):
+        for rnd in range(args.lenet_rounds if kind == "lenet5" else args.rounds):
             for who in (("fast", "keras", "torch") if rnd % 2 == 0 else ("torch", "keras", "fast")):
                 if who == "torch":
                     r = torch_rate(kind, x, y, batch, args.epochs)
@@ -297,7 +297,10 @@ def render(r: dict[str, Any]) -> str:
                          + f" | >= {row['target']:g}x PyTorch: "
                          + ("n/a" if ratio is None else "met" if ratio >= row["target"]
                             else "NOT met") + " |")
-        lines.append("")
+        lines += ["", "Per round (images/s, in the order run; the table gives medians): " + "; ".join(
+            f"{name} " + ", ".join(f"{who} " + " / ".join(f"{v:,.0f}" for v in vals)
+                                   for who, vals in row.get("rounds", {}).items() if vals)
+            for name, row in t.items()) + ".", ""]
     ops_rows = r.get("ops", [])
     if ops_rows:
         lines += ["Per op, best of repeated calls, ms (forward / input gradient / kernel "
@@ -333,7 +336,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true")
     p.add_argument("--repeats", type=int, default=20)
-    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=2, help="U-Net rounds (~3 min each)")
+    p.add_argument("--lenet-rounds", type=int, default=6,
+                   help="LeNet-5 rounds (~30 s each; PyTorch's speed varies between runs)")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--lenet-images", type=int, default=20480)
     p.add_argument("--unet-images", type=int, default=256)
@@ -342,6 +347,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.quick:
         args.repeats, args.rounds, args.lenet_images, args.unet_images = 2, 1, 1024, 48
+        args.lenet_rounds = 1
     parts = set(args.only.split(","))
     report: dict[str, Any] = {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
