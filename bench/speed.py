@@ -298,7 +298,7 @@ def render(r: dict[str, Any]) -> str:
                          + ("n/a" if ratio is None else "met" if ratio >= row["target"]
                             else "NOT met") + " |")
         lines += ["", "Per round (images/s, in the order run; the table gives medians): " + "; ".join(
-            f"{name} " + ", ".join(f"{who} " + " / ".join(f"{v:,.0f}" for v in vals)
+            f"{name} " + ", ".join(f"{who} " + " / ".join(f"{v:,.0f}" if v >= 100 else f"{v:.1f}" for v in vals)
                                    for who, vals in row.get("rounds", {}).items() if vals)
             for name, row in t.items()) + ".", ""]
     ops_rows = r.get("ops", [])
