@@ -53,7 +53,8 @@ def xla_cpu_defaults() -> list[str]:
 
 def keras():
     """Import Keras on the JAX backend; a clear error if another backend is active."""
-    select_jax()
+    # the XLA defaults were set once, at ``import visionhooks`` (before JAX could start)
+    os.environ.setdefault("KERAS_BACKEND", "jax")
     import keras as _keras
 
     active = _keras.backend.backend()
