@@ -17,6 +17,13 @@ def _pair(v: Any) -> tuple[int, int]:
     return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 
+def _bias_activation(layer: Any, out: Any) -> Any:
+    """What Keras' convolution layers do after the convolution: bias, then activation."""
+    if layer.use_bias:
+        out = out + layer.bias
+    return layer.activation(out) if layer.activation is not None else out
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class FastConv2D(keras.layers.Conv2D):
     """``keras.layers.Conv2D`` whose unit-stride convolutions compute forward pass, input
@@ -85,10 +92,7 @@ class FastConv2DTranspose(keras.layers.Conv2DTranspose):
                 and self.output_padding is None and _pair(self.dilation_rate) == (1, 1)
                 and self.data_format == "channels_last"):
             kernel = keras.ops.convert_to_tensor(self.kernel, dtype=inputs.dtype)
-            out = ops.transpose_conv_stride_eq_kernel(inputs, kernel)
-            if self.use_bias:
-                out = out + self.bias
-            return self.activation(out) if self.activation is not None else out
+            return _bias_activation(self, ops.transpose_conv_stride_eq_kernel(inputs, kernel))
         return super().call(inputs)
 
 
@@ -125,6 +129,4 @@ class ConcatConv2D(FastConv2D):
             term = self.convolution_op(x, self.kernel[:, :, start:start + c, :])
             out = term if out is None else out + term
             start += c
-        if self.use_bias:
-            out = out + self.bias
-        return self.activation(out) if self.activation is not None else out
+        return _bias_activation(self, out)
