@@ -98,7 +98,14 @@ def conv_op(padding: str, forward: str, input_grad: str, kernel_grad: str):
         x, kernel = res
         _, vx = jax.vjp(lambda xx: conv(xx, kernel, padding, input_grad), x)
         _, vk = jax.vjp(lambda kk: conv(x, kk, padding, kernel_grad), kernel)
-        return vx(g)[0], vk(g)[0]
+        dx = vx(g)[0]
+        if input_grad != "xla":
+            # a sum of kh·kw shifted slices (col2im): XLA would recompute it inside each
+            # consumer that reads a pixel more than once, e.g. the pool backward's 2×2
+            # upsampling (LeNet-5: a 1.8 ms fusion on one core; computed once, fit is ~6%
+            # faster — bench/RESULTS.md, "Speed attempts")
+            dx = boundary(dx, g)
+        return dx, vk(g)[0]
 
     f.defvjp(f_fwd, f_bwd)
     return f
