@@ -13,11 +13,12 @@ from .errors import BackendError
 
 #: XLA options for CPU that visionhooks adds to ``XLA_FLAGS`` unless given there, with
 #: the jaxlib versions known to accept them (XLA aborts on a flag it does not know).
-#: XLA hands convolutions of 32+ channels, pooling reductions and kernel gradients to
-#: YNNPACK, which ran them on one core where XLA's own kernels use all of them: without
-#: it LeNet-5 trained at ~17,000 images/s instead of ~10,000-16,000 and U-Net's step
-#: took 770 ms instead of 820 (2 cores; bench/RESULTS.md, "Speed attempts").
-XLA_CPU_DEFAULTS = {"xla_cpu_experimental_ynn_fusion_type": ("", "0.8.3", "0.11")}
+#: YNNPACK fusions for reductions only: XLA's own convolutions, kernel gradients and
+#: dots use every core where YNNPACK's ran on one, while YNNPACK's reductions (bias and
+#: batch-norm gradients, moments) are ~5x faster than XLA's. U-Net's step: 820 ms with
+#: jaxlib's default, 790 with no YNNPACK fusion, 675 with reductions only; LeNet-5's
+#: ~5% faster again (2 cores; bench/RESULTS.md, "Speed attempts").
+XLA_CPU_DEFAULTS = {"xla_cpu_experimental_ynn_fusion_type": ("reduce", "0.8.3", "0.11")}
 
 #: Set to "0" to leave ``XLA_FLAGS`` as it is.
 XLA_DEFAULTS_ENV = "VISIONHOOKS_XLA_DEFAULTS"
