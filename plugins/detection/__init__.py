@@ -13,7 +13,7 @@ from typing import Any
 _EXPORTS = {
     "convert_boxes": "boxes", "box_area": "boxes", "box_iou": "boxes", "clip_boxes": "boxes",
     "FORMATS": "boxes", "nms": "nms", "batched_nms": "nms", "nms_reference": "nms",
-    "evaluate_coco": "metrics", "voc_ap50": "metrics", "kmeans_anchors": "anchors",
+    "evaluate_coco": "metrics", "voc_ap50": "voc_ap", "kmeans_anchors": "anchors",
     "decode": "postprocess", "detect": "postprocess",
     "draw_detections": "draw", "nms_figure": "draw",
 }

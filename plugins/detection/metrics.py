@@ -1,4 +1,5 @@
-"""Mean average precision: COCO AP@[.5:.95], Pascal VOC AP@0.5 and the ``map`` evaluator.
+"""Mean average precision: COCO AP@[.5:.95] and the ``map`` evaluator (which also reports
+Pascal VOC AP@0.5, from ``voc_ap``).
 
 ``evaluate_coco`` is a NumPy reimplementation of pycocotools' ``COCOeval`` for boxes
 (``iouType="bbox"``, default parameters) and returns the same twelve numbers as
@@ -194,7 +195,9 @@ def coco_precision_recall(table: BoxTable) -> tuple[np.ndarray, np.ndarray]:
     return precision, recall
 
 
-def _mean(values: np.ndarray) -> float:
+def mean_present(values: np.ndarray) -> float:
+    """Mean of the entries > -1 (-1 marks a category or range without ground truth);
+    -1 when there are none, as pycocotools reports it."""
     valid = values[values > -1]
     return float(np.mean(valid)) if valid.size else -1.0
 
@@ -205,10 +208,10 @@ def summarize(precision: np.ndarray, recall: np.ndarray) -> dict[str, float]:
 
     def ap(iou=None, rng="all", max_det=100):
         s = precision if iou is None else precision[np.where(iou == IOU_THRESHOLDS)[0]]
-        return _mean(s[:, :, :, area[rng], MAX_DETS.index(max_det)])
+        return mean_present(s[:, :, :, area[rng], MAX_DETS.index(max_det)])
 
     def ar(rng="all", max_det=100):
-        return _mean(recall[:, :, area[rng], MAX_DETS.index(max_det)])
+        return mean_present(recall[:, :, area[rng], MAX_DETS.index(max_det)])
 
     values = (ap(), ap(.5), ap(.75), ap(rng="small"), ap(rng="medium"), ap(rng="large"),
               ar(max_det=1), ar(max_det=10), ar(), ar("small"), ar("medium"), ar("large"))
@@ -219,7 +222,7 @@ def per_class_ap(precision: np.ndarray, iou: float | None = None) -> np.ndarray:
     """(K,) AP of each category (area all, 100 detections), at one IoU threshold or
     averaged over all; -1 for categories without ground truth."""
     s = precision if iou is None else precision[np.where(iou == IOU_THRESHOLDS)[0]]
-    return np.array([_mean(s[:, :, k, 0, -1]) for k in range(s.shape[2])])
+    return np.array([mean_present(s[:, :, k, 0, -1]) for k in range(s.shape[2])])
 
 
 def coco_metrics(table: BoxTable) -> dict[str, Any]:
@@ -259,92 +262,6 @@ def evaluate_coco(ground_truth: Any, detections: Any) -> dict[str, Any]:
         1.0
     """
     return coco_metrics(load_coco(ground_truth, detections))
-
-
-# -- Pascal VOC -----------------------------------------------------------------------------
-
-def voc_average_precision(recall: np.ndarray, precision: np.ndarray) -> float:
-    """All-point interpolated AP (VOC2010 and later): the area under the monotone
-    precision envelope.
-
-    Args:
-        recall, precision: (N,) over the detections ranked by descending score.
-    """
-    mrec = np.concatenate([[0.0], recall, [1.0]])
-    mpre = np.concatenate([[0.0], precision, [0.0]])
-    mpre = np.maximum.accumulate(mpre[::-1])[::-1]
-    i = np.flatnonzero(mrec[1:] != mrec[:-1])
-    return float(np.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1]))
-
-
-def voc_per_class_ap(table: BoxTable, iou_threshold: float = 0.5) -> np.ndarray:
-    """(K,) VOC AP of each category, -1 for categories without (non-difficult) ground truth.
-
-    Pascal VOC rules (devkit ``VOCevaldet``): detections of a class ranked by score (stable
-    ties, images in id order); each takes the ground truth of its image with the highest
-    IoU; at IoU ≥ ``iou_threshold`` it is ignored if that box is difficult (or crowd), a
-    true positive if the box is still free, else a false positive (duplicate). Boxes are
-    continuous coordinates (no +1 pixel).
-    """
-    out = -np.ones(len(table.category_ids))
-    skip = table.gt_difficult | table.gt_crowd
-    for k in range(len(table.category_ids)):
-        gt_rows = np.flatnonzero(table.gt_category == k)
-        npos = int((~skip[gt_rows]).sum())
-        if npos == 0:
-            continue
-        dt_rows = np.flatnonzero(table.dt_category == k)
-        dt_rows = dt_rows[np.argsort(table.dt_image[dt_rows], kind="stable")]
-        dt_rows = dt_rows[np.argsort(-table.dt_scores[dt_rows], kind="mergesort")]
-        best, best_iou = _voc_best_match(table, dt_rows, gt_rows)
-        hit = best_iou >= iou_threshold
-        ignore = hit & skip[np.maximum(best, 0)]
-        tp = np.zeros(len(dt_rows), bool)
-        cand = np.flatnonzero(hit & ~ignore)
-        _, first = np.unique(best[cand], return_index=True)  # first claim of each box wins
-        tp[cand[first]] = True
-        tp, fp = tp[~ignore], ~tp[~ignore]
-        tp_sum, fp_sum = np.cumsum(tp).astype(float), np.cumsum(fp).astype(float)
-        out[k] = voc_average_precision(tp_sum / npos,
-                                       tp_sum / np.maximum(tp_sum + fp_sum,
-                                                           np.finfo(np.float64).eps))
-    return out
-
-
-def _voc_best_match(table: BoxTable, dt_rows: np.ndarray, gt_rows: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """For each detection: the row of its image's ground truth with the highest IoU
-    (-1 if none) and that IoU."""
-    best = -np.ones(len(dt_rows), np.int64)
-    best_iou = np.zeros(len(dt_rows))
-    for img in np.unique(table.dt_image[dt_rows]):
-        d = np.flatnonzero(table.dt_image[dt_rows] == img)
-        g = gt_rows[table.gt_image[gt_rows] == img]
-        if len(g):
-            ious = coco_box_iou(table.dt_boxes[dt_rows[d]], table.gt_boxes[g],
-                                np.zeros(len(g), bool))
-            j = ious.argmax(axis=1)
-            best[d], best_iou[d] = g[j], ious[np.arange(len(d)), j]
-    return best, best_iou
-
-
-def voc_ap50(ground_truth: Any, detections: Any, iou_threshold: float = 0.5
-             ) -> dict[str, Any]:
-    """Pascal VOC AP at IoU 0.5 (all-point interpolation, VOC2010+).
-
-    Args:
-        ground_truth, detections: as ``evaluate_coco``; an annotation with
-            ``"difficult": 1`` (or ``"iscrowd": 1``) is neither needed nor penalized.
-        iou_threshold: the overlap a true positive needs (≥).
-
-    Returns:
-        ``{"voc_ap50": mean over categories with ground truth (-1 if none),
-        "per_class_voc_ap50": {category: AP, -1 without ground truth}}``.
-    """
-    table = load_coco(ground_truth, detections)
-    per_class = voc_per_class_ap(table, iou_threshold)
-    return {"voc_ap50": _mean(per_class),
-            "per_class_voc_ap50": dict(zip(table.category_keys, per_class.tolist()))}
 
 
 # -- the evaluator --------------------------------------------------------------------------
@@ -437,8 +354,10 @@ class MeanAP(Evaluator):
     def result(self) -> dict[str, Any]:
         """``{"map50", "map", "ap75", "voc_map50", "per_class_ap50": {class: AP50}}``;
         -1 for a class without ground truth (and for the means when no class has any)."""
+        from .voc_ap import voc_per_class_ap  # voc_ap builds on this module
+
         table = self.table()
         coco = coco_metrics(table)
         return {"map50": coco["ap50"], "map": coco["ap"], "ap75": coco["ap75"],
-                "voc_map50": _mean(voc_per_class_ap(table)),
+                "voc_map50": mean_present(voc_per_class_ap(table)),
                 "per_class_ap50": coco["per_class_ap50"]}

@@ -16,8 +16,8 @@ import pytest
 
 from visionhooks import DataInfo
 from visionhooks.plugins.detection.config import MeanAPConfig
-from visionhooks.plugins.detection.metrics import (STATS_KEYS, MeanAP, evaluate_coco,
-                                                   voc_ap50, voc_average_precision)
+from visionhooks.plugins.detection.metrics import STATS_KEYS, MeanAP, evaluate_coco
+from visionhooks.plugins.detection.voc_ap import voc_ap50, voc_average_precision
 
 
 def cocoeval(gt: dict, dts: list):
