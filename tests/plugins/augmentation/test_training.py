@@ -135,4 +135,3 @@ def test_compose_refuses_augmentations_that_would_break_the_targets(host):
     vh.compose(**seg, augment=["gray", "flip"])
     vh.compose(task="classification", model="mlp", model_config={"hidden_units": [4]},
                augment=["naive-rotate"], host=host)
-

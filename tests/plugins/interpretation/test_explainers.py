@@ -10,7 +10,7 @@ import visionhooks as vh
 from visionhooks import DataInfo
 from visionhooks.datasets import Dataset, Split
 from visionhooks.errors import ComponentNotFoundError, ConfigError, DataError
-from visionhooks.plugins.detection.boxes import iou_matrix
+from visionhooks.plugins.detection.boxes import convert_boxes, iou_matrix
 from visionhooks.plugins.detection.postprocess import center_to_xyxy, decode
 from visionhooks.plugins.interpretation.latent import arithmetic
 
@@ -270,14 +270,12 @@ def test_detection_saliency_concentrates_inside_the_box(tmp_path):
     # a target box picks the predictor whose box overlaps it most: given the top
     # detection's own box (in the data's rel_center_xywh), that is the top predictor
     top = task.explain(xt[:1], "saliency")
-    x1, y1, x2, y2 = top["targets"]["box"][0]
-    chosen = task.explain(xt[:1], "saliency", target={
-        "box": [(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], "class": 0})
+    own_box = convert_boxes(top["targets"]["box"][0], "rel_xyxy", "rel_center_xywh")
+    chosen = task.explain(xt[:1], "saliency", target={"box": own_box, "class": 0})
     assert chosen["targets"]["predictor"][0] == top["targets"]["predictor"][0]
     np.testing.assert_allclose(chosen["maps"], top["maps"], rtol=1e-5, atol=1e-6)
     # given the ground-truth box, no predictor overlaps it more than the chosen one
-    cx, cy, bw, bh = data.test.y["boxes"][0, 0]
-    gt = np.array([[cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2]], np.float32)
+    gt = convert_boxes(data.test.y["boxes"][:1, 0], "rel_center_xywh", "rel_xyxy")
     by_gt = task.explain(xt[:1], "saliency", target={"box": data.test.y["boxes"][0, 0]})
     raw = task.predict(xt[:1], raw=True)
     per_cell = (raw.shape[-1] - 1) // 5  # (5 numbers per box) + 1 class
