@@ -31,20 +31,7 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + f" --xla_dump_to={D
 os.environ.setdefault("KERAS_BACKEND", "jax")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import default_data_path  # noqa: E402
-
-
-def build(model: str, images: int):
-    import visionhooks as vh
-
-    if model == "lenet5":
-        data = vh.datasets.load("mnist", path=default_data_path(), train_size=images,
-                                test_size=100)
-        return vh.compose(task="classification", model="lenet5", data=data), data, 128
-    data = vh.datasets.load("shapes", image_size=128, train_images=images, test_images=16)
-    task = vh.compose(task="segmentation", model="unet", data=data,
-                      model_config={"base_filters": 16, "depth": 4, "batch_norm": True})
-    return task, data, 16
+from speed import BATCH, compose_task, load_data  # noqa: E402
 
 
 def op_names() -> dict[str, str]:
@@ -65,8 +52,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     import jax
 
-    task, data, batch = build(args.model, args.images or (4096 if args.model == "lenet5"
-                                                           else 64))
+    data = load_data(args.model, args.images or (4096 if args.model == "lenet5" else 64))
+    task, batch = compose_task(args.model, data), BATCH[args.model]
     task.fit(data.train, epochs=1, batch_size=batch, verbose=0, checkpoint=False)  # compile
     trace = tempfile.mkdtemp(prefix="visionhooks-trace-")
     with jax.profiler.trace(trace):

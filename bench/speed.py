@@ -33,7 +33,8 @@ from typing import Any, Callable
 os.environ.setdefault("KERAS_BACKEND", "jax")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO, machine, machine_line, publish, versions  # noqa: E402
+from common import (REPO, default_data_path, machine, machine_line, publish,  # noqa: E402
+                    versions)
 
 TITLE = "## Speed (CPU)"
 
@@ -121,6 +122,30 @@ def op_timings(args) -> list[dict[str, Any]]:
 
 # -- 2. training ---------------------------------------------------------------------------
 
+#: The benchmarked set-ups: LeNet-5 on MNIST shapes, U-Net (base 16, depth 4, batch norm)
+#: on 128×128×3 shapes; also used by ``profile_step.py``.
+BATCH = {"lenet5": 128, "unet": 16}
+
+
+def load_data(kind: str, images: int):
+    import visionhooks as vh
+
+    if kind == "lenet5":
+        return vh.datasets.load("mnist", path=default_data_path(), train_size=images,
+                                test_size=100)
+    return vh.datasets.load("shapes", image_size=128, train_images=images, test_images=16)
+
+
+def compose_task(kind: str, data, fast: bool = True):
+    import visionhooks as vh
+
+    if kind == "lenet5":
+        return vh.compose(task="classification", model="lenet5", data=data,
+                          model_config={"fast_layers": fast})
+    return vh.compose(task="segmentation", model="unet", data=data,
+                      model_config={"base_filters": 16, "depth": 4, "batch_norm": True,
+                                    "fast_layers": fast})
+
 
 def torch_lenet():
     import torch
@@ -199,21 +224,13 @@ def torch_rate(kind: str, x, y, batch: int, epochs: int) -> float | None:
 def vh_rate(kind: str, data, fast: bool, batch: int, epochs: int) -> float:
     import keras
 
-    import visionhooks as vh
-
     ends: list[float] = []
 
     class Timer(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             ends.append(time.perf_counter())
 
-    if kind == "lenet5":
-        task = vh.compose(task="classification", model="lenet5", data=data,
-                          model_config={"fast_layers": fast})
-    else:
-        task = vh.compose(task="segmentation", model="unet", data=data,
-                          model_config={"base_filters": 16, "depth": 4, "batch_norm": True,
-                                        "fast_layers": fast})
+    task = compose_task(kind, data, fast)
     task.fit(data.train, epochs=epochs, batch_size=batch, verbose=0, checkpoint=False,
              callbacks=[Timer()])
     n = len(data.train) // batch * batch
@@ -221,17 +238,10 @@ def vh_rate(kind: str, data, fast: bool, batch: int, epochs: int) -> float:
 
 
 def training(args) -> dict[str, dict[str, Any]]:
-    import visionhooks as vh
-    from common import default_data_path
-
     out: dict[str, dict[str, Any]] = {}
-    specs = [("lenet5", 128, 1.2, lambda: vh.datasets.load(
-                 "mnist", path=default_data_path(), train_size=args.lenet_images,
-                 test_size=100)),
-             ("unet", 16, 1.0, lambda: vh.datasets.load(
-                 "shapes", image_size=128, train_images=args.unet_images, test_images=16))]
-    for kind, batch, target, load in specs:
-        data = load()
+    specs = [("lenet5", 1.2, args.lenet_images), ("unet", 1.0, args.unet_images)]
+    for kind, target, images in specs:
+        data, batch = load_data(kind, images), BATCH[kind]
         x, y = data.train
         rates: dict[str, list[float]] = {"fast": [], "keras": [], "torch": []}
         for rnd in range(args.lenet_rounds if kind == "lenet5" else args.rounds):
