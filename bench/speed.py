@@ -199,7 +199,31 @@ def torch_unet(base=16, depth=4):
         logits[:, 0], y.float())
 
 
-def torch_rate(kind: str, x, y, batch: int, epochs: int) -> float | None:
+def torch_fit_rate(model, loss_fn, x, y, batch: int, epochs: int, device: str = "cpu") -> float:
+    """Images/s of the median steady epoch of a plain PyTorch loop (Adam, eps 1e-7): ``x``
+    NHWC and ``y`` as NumPy arrays on the host, each batch moved to ``device`` as a data
+    loader's would be."""
+    import torch
+
+    model = model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+    xt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
+    yt = torch.from_numpy(y)
+    ends = []
+    for _ in range(epochs):
+        for i in range(0, len(xt) - batch + 1, batch):
+            opt.zero_grad()
+            loss = loss_fn(model(xt[i:i + batch].to(device)), yt[i:i + batch].to(device))
+            loss.backward()
+            opt.step()
+        if device != "cpu":
+            torch.cuda.synchronize()
+        ends.append(time.perf_counter())
+    return len(x) // batch * batch / statistics.median(b - a for a, b in zip(ends, ends[1:]))
+
+
+def torch_rate(kind: str, x, y, batch: int, epochs: int, device: str = "cpu") -> float | None:
+    """``torch_fit_rate`` of the PyTorch LeNet-5 or U-Net; None without PyTorch."""
     try:
         import torch
     except ImportError:
@@ -207,18 +231,7 @@ def torch_rate(kind: str, x, y, batch: int, epochs: int) -> float | None:
     torch.manual_seed(0)
     torch.set_num_threads(os.cpu_count() or 1)
     model, loss_fn = torch_lenet() if kind == "lenet5" else torch_unet()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
-    xt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
-    yt = torch.from_numpy(y.astype("int64"))
-    ends = []
-    for _ in range(epochs):
-        for i in range(0, len(xt) - batch + 1, batch):
-            opt.zero_grad()
-            loss = loss_fn(model(xt[i:i + batch]), yt[i:i + batch])
-            loss.backward()
-            opt.step()
-        ends.append(time.perf_counter())
-    return len(x) // batch * batch / statistics.median(b - a for a, b in zip(ends, ends[1:]))
+    return torch_fit_rate(model, loss_fn, x, y.astype("int64"), batch, epochs, device)
 
 
 def vh_rate(kind: str, data, fast: bool, batch: int, epochs: int) -> float:

@@ -1,6 +1,6 @@
 """``FastConv2D``, ``FastMaxPooling2D`` and ``FastConv2DTranspose``: subclasses of the Keras
 layers that route the shapes XLA handles slowly on CPU through the formulations of
-``ops``, and every other case to Keras itself."""
+``ops``, and every other case (and every shape on a GPU or TPU) to Keras itself."""
 
 from __future__ import annotations
 
@@ -31,8 +31,9 @@ class FastConv2D(keras.layers.Conv2D):
     (``ops.choose_conv``), or the one given.
 
     Args:
-        formulation: "auto", or a (forward, input gradient, kernel gradient) triple of
-            ``ops.FORMULATIONS``.
+        formulation: "auto" (chosen per shape on the CPU, Keras' own convolution on other
+            devices), or a (forward, input gradient, kernel gradient) triple of
+            ``ops.FORMULATIONS``, used on any device.
         **kwargs: as ``keras.layers.Conv2D``.
 
     Example:
@@ -55,7 +56,7 @@ class FastConv2D(keras.layers.Conv2D):
                 and self.padding in ("valid", "same"))
 
     def convolution_op(self, inputs: Any, kernel: Any) -> Any:
-        if not self._supported():
+        if not self._supported() or (self.formulation == "auto" and not ops.on_cpu()):
             return super().convolution_op(inputs, kernel)
         how = (ops.choose_conv(inputs.shape, kernel.shape) if self.formulation == "auto"
                else self.formulation)
@@ -72,10 +73,10 @@ class FastConv2D(keras.layers.Conv2D):
 class FastMaxPooling2D(keras.layers.MaxPooling2D):
     """``keras.layers.MaxPooling2D`` whose 2×2, stride-2, "valid" case has a mask-based
     backward pass (the gradient goes to the first maximum of each window, as with
-    Keras) instead of XLA's ``select_and_scatter``."""
+    Keras) instead of XLA's ``select_and_scatter``, on the CPU."""
 
     def call(self, inputs: Any) -> Any:
-        if (_pair(self.pool_size) == (2, 2) and _pair(self.strides) == (2, 2)
+        if (ops.on_cpu() and _pair(self.pool_size) == (2, 2) and _pair(self.strides) == (2, 2)
                 and self.padding == "valid" and self.data_format == "channels_last"):
             return ops.max_pool_2x2(inputs)
         return super().call(inputs)
@@ -85,10 +86,11 @@ class FastMaxPooling2D(keras.layers.MaxPooling2D):
 class FastConv2DTranspose(keras.layers.Conv2DTranspose):
     """``keras.layers.Conv2DTranspose`` whose stride equals its kernel size ("valid", as
     U-Net's 2×2 up-convolutions): one matmul and a depth-to-space reshape, whose
-    gradients are matmuls too, instead of XLA's dilated-input convolution."""
+    gradients are matmuls too, instead of XLA's dilated-input convolution (on the CPU)."""
 
     def call(self, inputs: Any) -> Any:
-        if (_pair(self.kernel_size) == _pair(self.strides) and self.padding == "valid"
+        if (ops.on_cpu() and _pair(self.kernel_size) == _pair(self.strides)
+                and self.padding == "valid"
                 and self.output_padding is None and _pair(self.dilation_rate) == (1, 1)
                 and self.data_format == "channels_last"):
             kernel = keras.ops.convert_to_tensor(self.kernel, dtype=inputs.dtype)
@@ -124,6 +126,8 @@ class ConcatConv2D(FastConv2D):
         return super().compute_output_shape(tuple(input_shape))
 
     def call(self, inputs: Any) -> Any:
+        if not ops.on_cpu():  # one convolution of the concatenation, as Keras would
+            return keras.layers.Conv2D.call(self, keras.ops.concatenate(list(inputs), axis=-1))
         out, start = None, 0
         for x, c in zip(inputs, self._splits):
             term = self.convolution_op(x, self.kernel[:, :, start:start + c, :])

@@ -14,7 +14,9 @@ forward pass one way and each gradient another:
 - ``"im2col"``: the kh·kw shifted inputs stacked on the channel axis, one matmul with
   the (kh·kw·C_in, C_out) kernel.
 
-All three compute the same convolution (up to float summation order).
+All three compute the same convolution (up to float summation order). They are chosen
+only where JAX runs on the CPU (``on_cpu``): on a GPU, XLA hands convolutions and pooling
+to cuDNN, tuned for exactly these shapes (``bench/gpu.py`` measures both ways).
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ import jax.numpy as jnp
 from visionhooks.fusion import boundary
 
 FORMULATIONS = ("xla", "shifted", "im2col")
+
+
+def on_cpu() -> bool:
+    """Whether the default JAX backend is the CPU, where the formulations here pay off;
+    elsewhere the fast layers compute exactly what their Keras parents do."""
+    return jax.default_backend() == "cpu"
 
 
 def same_padding(size: int) -> tuple[int, int]:

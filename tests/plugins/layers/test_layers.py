@@ -148,3 +148,42 @@ def test_concat_conv_is_a_conv_of_the_concatenation():
         close(x, y)
     inputs = [keras.Input((8, 10, 3)), keras.Input((8, 10, 5))]
     assert ConcatConv2D(4, 3, padding="same")(inputs).shape == (None, 8, 10, 4)
+
+
+def _primitives(fn, *args):
+    # a new function object each time: make_jaxpr caches its traces per function
+    return {str(e.primitive) for e in jax.make_jaxpr(lambda *a: fn(*a))(*args).eqns}
+
+
+def test_off_the_cpu_the_fast_layers_compute_what_keras_does(monkeypatch):
+    """On a GPU or TPU the CPU formulations are skipped: the convolution, pool and
+    transposed convolution trace to Keras' own ops (cuDNN's kernels there)."""
+    from visionhooks.plugins.layers import ConcatConv2D
+
+    x = jnp.asarray(np.random.default_rng(2).standard_normal((2, 8, 8, 1)), jnp.float32)
+    conv, pool = FastConv2D(4, 5, padding="same"), FastMaxPooling2D(2)
+    up, cat = FastConv2DTranspose(3, 2, strides=2), ConcatConv2D(2, 3, padding="same")
+    for layer, inp in ((conv, x), (pool, x), (up, x), (cat, [x, x])):
+        layer.build([i.shape for i in inp] if isinstance(inp, list) else inp.shape)
+    monkeypatch.setattr(ops, "on_cpu", lambda: True)
+    on_cpu = {"conv": _primitives(conv, x), "pool": _primitives(pool, x),
+              "up": _primitives(up, x), "cat": _primitives(cat, [x, x])}
+    monkeypatch.setattr(ops, "on_cpu", lambda: False)
+    elsewhere = {"conv": _primitives(conv, x), "pool": _primitives(pool, x),
+                 "up": _primitives(up, x), "cat": _primitives(cat, [x, x])}
+    assert "custom_vjp_call" in " ".join(on_cpu["conv"] | on_cpu["pool"])
+    assert "conv_general_dilated" not in on_cpu["up"]
+    assert "concatenate" not in on_cpu["cat"]
+    assert "conv_general_dilated" in elsewhere["conv"]
+    assert not any("custom_vjp" in p for p in elsewhere["conv"] | elsewhere["pool"])
+    assert "reduce_window_max" in elsewhere["pool"]
+    assert "conv_general_dilated" in elsewhere["up"]
+    assert {"concatenate", "conv_general_dilated"} <= elsewhere["cat"]
+    (out_f, g_f), (out_p, g_p) = pair(FastConv2D(4, 5, padding="same"),
+                                      keras.layers.Conv2D(4, 5, padding="same"), x)
+    close(out_f, out_p)
+    close(g_f[0], g_p[0])
+    # an explicit formulation is used on any device
+    forced = FastConv2D(4, 5, padding="same", formulation=("shifted", "im2col", "xla"))
+    forced.build(x.shape)
+    assert "custom_vjp" in " ".join(_primitives(forced, x))
