@@ -16,6 +16,7 @@ Usage, on a machine with a GPU (~5 min on an H200)::
 
     python bench/gpu.py --json gpu.json         # measure; the JSON grows as it goes
     python bench/gpu.py --render gpu.json       # write "## Speed (GPU)" in RESULTS.md
+    python bench/gpu.py --only unet:16 --json b.json && python bench/gpu.py --render gpu.json b.json
     python bench/gpu.py --quick --allow-cpu     # smoke run without a GPU
 """
 
@@ -39,6 +40,7 @@ from common import default_data_path, machine, machine_line, versions, write_sec
 from speed import torch_fit_rate, torch_lenet, torch_unet  # noqa: E402
 
 TITLE = "## Speed (GPU)"
+KINDS = ("conv", "pool", "transpose", "concat")  # ops.PLATFORMS' keys
 
 
 def log(msg: str) -> None:
@@ -74,8 +76,9 @@ def setups(quick: bool) -> list[dict[str, Any]]:
             "task": lambda d, **kw: compose_task("unet", d, **kw)}
     # the CPU table's batches first, with the CPU formulations as a second variant
     return [
-        {**lenet, "batch": 128, "images": n(60000, 1024), "cpu_variant": True},
-        {**unet, "batch": 16, "images": n(2048, 32), "cpu_variant": True},
+        {**lenet, "batch": 128, "images": n(60000, 1024), "kinds": ("conv", "pool")},
+        {**unet, "batch": 16, "images": n(2048, 32),
+         "kinds": ("conv", "pool", "transpose", "concat")},
         {"model": "yolov1-tiny", "batch": 64, "images": n(16384, 128), "infer_batch": 256,
          "data": lambda k: scenes(96, k, quick),
          "task": lambda d, **kw: vh.compose(task="detection", model="yolov1-tiny", data=d,
@@ -136,17 +139,20 @@ def torch_model(setup: dict[str, Any], task) -> tuple[Any, Callable, Callable]:
 # -- measurements ------------------------------------------------------------------------
 
 
-def force_cpu_formulations(on: bool) -> None:
-    """Route the fast layers through their CPU formulations on any device, or restore the
-    default choice."""
+def use_formulations(kinds: tuple[str, ...]) -> None:
+    """Make the fast layers of ``kinds`` use their CPU formulations on this device too
+    (``ops.PLATFORMS``); ``()`` restores the defaults."""
+    import jax
+
     from visionhooks.plugins.layers import ops
 
-    if not _DEFAULT_ON_CPU:
-        _DEFAULT_ON_CPU.append(ops.on_cpu)
-    ops.on_cpu = (lambda: True) if on else _DEFAULT_ON_CPU[0]
+    if not _DEFAULT_PLATFORMS:
+        _DEFAULT_PLATFORMS.update(ops.PLATFORMS)
+    here = jax.default_backend()
+    ops.PLATFORMS = {k: (*v, here) if k in kinds else v for k, v in _DEFAULT_PLATFORMS.items()}
 
 
-_DEFAULT_ON_CPU: list[Callable[[], bool]] = []
+_DEFAULT_PLATFORMS: dict[str, tuple[str, ...]] = {}
 
 
 def vh_infer_rate(task, x, batch: int) -> float:
@@ -192,15 +198,17 @@ def measure(setup: dict[str, Any], args, device: str) -> dict[str, Any]:
     log(f"{setup['model']} batch {setup['batch']}: {len(data.train)} images "
         f"({time.perf_counter() - t0:.1f} s)")
     x = data.train.x if hasattr(data.train, "x") else data.train[0]
-    variants = [("framework", {}, False)]
-    if setup.get("cpu_variant"):
-        variants.append(("cpu_formulations", {}, True))
+    kinds = setup.get("kinds", ())
+    variants = [("framework", {}, ())]
+    if kinds:  # the CPU formulations on this device: all of them, then one kind at a time
+        variants += [("cpu_formulations", {}, kinds)]
+        variants += [(f"cpu_{k}", {}, (k,)) for k in kinds]
     if setup.get("bf16"):
         variants.append(("mixed_bfloat16", {"train": {"precision": "mixed_bfloat16",
-                                                      "batch_size": setup["batch"]}}, False))
+                                                      "batch_size": setup["batch"]}}, ()))
     for name, kw, cpu in variants:
         try:
-            force_cpu_formulations(cpu)
+            use_formulations(cpu)
             keras.utils.set_random_seed(0)
             fast = {} if setup["model"].startswith("yolo") else {"fast": True}
             if kw:
@@ -217,7 +225,7 @@ def measure(setup: dict[str, Any], args, device: str) -> dict[str, Any]:
             row[name + "_error"] = traceback.format_exc(limit=3)
             log(f"  {name} failed:\n{row[name + '_error']}")
         finally:
-            force_cpu_formulations(False)
+            use_formulations(())
     try:
         import torch
 
@@ -265,8 +273,20 @@ def _ratio(a: Any, b: Any) -> str:
     return f"{a / b:.2f}" if a and b else "—"
 
 
+def merge(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """One report from several runs: a later run's figures replace an earlier one's for
+    the same (model, batch); the dates of all runs are kept."""
+    rows: dict[tuple[str, int], dict[str, Any]] = {}
+    for rep in reports:
+        for row in rep["rows"]:
+            key = (row["model"], row["batch"])
+            rows[key] = {**rows.get(key, {}), **row}
+    return {**reports[-1], "rows": list(rows.values()),
+            "date": ", ".join(rep["date"] for rep in reports)}
+
+
 def render(r: dict[str, Any]) -> str:
-    lines = [TITLE, "", f"`python bench/gpu.py` — {r['date']}, {r.get('gpu', '?')}", "",
+    lines = [TITLE, "", f"`python bench/gpu.py` — {r['date']}; {r.get('gpu', '?')}", "",
              "| model | batch | train img/s | PyTorch train | ratio | CPU formulations | "
              "bf16 | inference img/s | PyTorch inference | ratio |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -277,6 +297,16 @@ def render(r: dict[str, Any]) -> str:
                      f"{_ratio(fw, th)} | {_fmt(row.get('cpu_formulations'))} | "
                      f"{_fmt(row.get('mixed_bfloat16'))} | {_fmt(fi)} | {_fmt(ti)} | "
                      f"{_ratio(fi, ti)} |")
+    kinds = [row for row in r["rows"] if any(k.startswith("cpu_") and k[4:] in KINDS
+                                             for k in row)]
+    if kinds:
+        lines += ["", "Training images/s with one kind of CPU formulation on at a time "
+                  "(`ops.PLATFORMS`):", "",
+                  "| model | batch | default | " + " | ".join(KINDS) + " |",
+                  "|---|---|---|" + "---|" * len(KINDS)]
+        for row in kinds:
+            lines.append(f"| {row['model']} | {row['batch']} | {_fmt(row.get('framework'))} | "
+                         + " | ".join(_fmt(row.get(f"cpu_{k}")) for k in KINDS) + " |")
     errors = [f"{row['model']} {k}" for row in r["rows"] for k in row if k.endswith("_error")]
     lines += ["", "How: training figures are images over the median steady epoch (3 epochs, "
               "the first compiles), inference the best of three passes of "
@@ -295,14 +325,15 @@ def render(r: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--json", help="write the measurements here (updated after each row)")
-    p.add_argument("--render", metavar="JSON", help="write RESULTS.md's section from a JSON")
+    p.add_argument("--render", metavar="JSON", nargs="+",
+                   help="write RESULTS.md's section from these runs' JSON (later wins)")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--allow-cpu", action="store_true", help="run without a GPU (smoke test)")
-    p.add_argument("--only", help="comma-separated models, e.g. lenet5,unet")
+    p.add_argument("--only", help="comma-separated models or model:batch, e.g. lenet5,unet:16")
     p.add_argument("--epochs", type=int, default=3)
     args = p.parse_args(argv)
     if args.render:
-        report = json.loads(Path(args.render).read_text())
+        report = merge([json.loads(Path(f).read_text()) for f in args.render])
         section = render(report)
         print(section)
         from common import RESULTS
@@ -321,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         "rows": []}
     only = set(args.only.split(",")) if args.only else None
     for setup in setups(args.quick):
-        if only and setup["model"] not in only:
+        if only and not {setup["model"], f"{setup['model']}:{setup['batch']}"} & only:
             continue
         report["rows"].append(measure(setup, args, device))
         if args.json:

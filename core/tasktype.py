@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -144,18 +145,19 @@ def check_images(x: Any, input_shape: tuple[int, int, int] | None) -> np.ndarray
         raise DataError(f"images have shape {tuple(x.shape[1:])} but the model expects "
                         f"{tuple(input_shape)} (H, W, C). Resize the images or compose the "
                         f"task with input_shape={tuple(x.shape[1:])}.")
-    if x.dtype == np.uint8:
-        return x.astype(np.float32) / np.float32(255.0)
+    if x.dtype == np.uint8:  # one pass, one new array
+        return np.divide(x, np.float32(255.0), dtype=np.float32)
     if x.dtype == bool or not (np.issubdtype(x.dtype, np.floating)
                                or np.issubdtype(x.dtype, np.integer)):
         raise DataError(f"images must be uint8 or float in [0, 1]. Received: dtype={x.dtype}")
     x = x.astype(np.float32, copy=False)
-    finite = np.isfinite(x)
-    if not finite.all():
-        bad = np.unique(np.nonzero(~finite)[0])
+    # two passes over the data (inference on a GPU waited on a third, np.isfinite's): NaN
+    # propagates into both extremes and an infinity is one of them
+    lo, hi = float(x.min()), float(x.max())
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        bad = np.unique(np.nonzero(~np.isfinite(x))[0])
         raise DataError(f"images contain NaN or infinite values (image indices "
                         f"{bad[:10].tolist()}{' ...' if len(bad) > 10 else ''})")
-    lo, hi = float(x.min()), float(x.max())
     if lo < -1e-6 or hi > 1.0 + 1e-6:
         raise DataError(f"float images must be in [0, 1] (the data model); divide 0-255 "
                         f"intensities by 255. Received: min={lo:g}, max={hi:g}")

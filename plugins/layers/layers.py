@@ -56,7 +56,7 @@ class FastConv2D(keras.layers.Conv2D):
                 and self.padding in ("valid", "same"))
 
     def convolution_op(self, inputs: Any, kernel: Any) -> Any:
-        if not self._supported() or (self.formulation == "auto" and not ops.on_cpu()):
+        if not self._supported() or (self.formulation == "auto" and not ops.applies("conv")):
             return super().convolution_op(inputs, kernel)
         how = (ops.choose_conv(inputs.shape, kernel.shape) if self.formulation == "auto"
                else self.formulation)
@@ -76,7 +76,8 @@ class FastMaxPooling2D(keras.layers.MaxPooling2D):
     Keras) instead of XLA's ``select_and_scatter``, on the CPU."""
 
     def call(self, inputs: Any) -> Any:
-        if (ops.on_cpu() and _pair(self.pool_size) == (2, 2) and _pair(self.strides) == (2, 2)
+        if (ops.applies("pool") and _pair(self.pool_size) == (2, 2)
+                and _pair(self.strides) == (2, 2)
                 and self.padding == "valid" and self.data_format == "channels_last"):
             return ops.max_pool_2x2(inputs)
         return super().call(inputs)
@@ -89,7 +90,7 @@ class FastConv2DTranspose(keras.layers.Conv2DTranspose):
     gradients are matmuls too, instead of XLA's dilated-input convolution (on the CPU)."""
 
     def call(self, inputs: Any) -> Any:
-        if (ops.on_cpu() and _pair(self.kernel_size) == _pair(self.strides)
+        if (ops.applies("transpose") and _pair(self.kernel_size) == _pair(self.strides)
                 and self.padding == "valid"
                 and self.output_padding is None and _pair(self.dilation_rate) == (1, 1)
                 and self.data_format == "channels_last"):
@@ -126,7 +127,7 @@ class ConcatConv2D(FastConv2D):
         return super().compute_output_shape(tuple(input_shape))
 
     def call(self, inputs: Any) -> Any:
-        if not ops.on_cpu():  # one convolution of the concatenation, as Keras would
+        if not ops.applies("concat"):  # one convolution of the concatenation, as Keras would
             return keras.layers.Conv2D.call(self, keras.ops.concatenate(list(inputs), axis=-1))
         out, start = None, 0
         for x, c in zip(inputs, self._splits):

@@ -14,9 +14,10 @@ forward pass one way and each gradient another:
 - ``"im2col"``: the kh·kw shifted inputs stacked on the channel axis, one matmul with
   the (kh·kw·C_in, C_out) kernel.
 
-All three compute the same convolution (up to float summation order). They are chosen
-only where JAX runs on the CPU (``on_cpu``): on a GPU, XLA hands convolutions and pooling
-to cuDNN, tuned for exactly these shapes (``bench/gpu.py`` measures both ways).
+All three compute the same convolution (up to float summation order). Each kind of layer
+uses the formulations here only on the platforms listed in ``PLATFORMS`` (``applies``);
+elsewhere it computes what its Keras parent does (on a GPU, cuDNN's kernels).
+``bench/gpu.py`` measures each kind both ways.
 """
 
 from __future__ import annotations
@@ -32,10 +33,16 @@ from visionhooks.fusion import boundary
 FORMULATIONS = ("xla", "shifted", "im2col")
 
 
-def on_cpu() -> bool:
-    """Whether the default JAX backend is the CPU, where the formulations here pay off;
-    elsewhere the fast layers compute exactly what their Keras parents do."""
-    return jax.default_backend() == "cpu"
+#: Where each kind of fast layer uses the formulations here, by JAX platform: "conv"
+#: (``FastConv2D``'s per-shape choice), "pool" (the mask-based max-pool backward),
+#: "transpose" (the matmul transposed convolution) and "concat" (``ConcatConv2D``'s split).
+PLATFORMS: dict[str, tuple[str, ...]] = {
+    "conv": ("cpu",), "pool": ("cpu",), "transpose": ("cpu",), "concat": ("cpu",)}
+
+
+def applies(kind: str) -> bool:
+    """Whether layers of ``kind`` use the formulations here on JAX's default backend."""
+    return jax.default_backend() in PLATFORMS[kind]
 
 
 def same_padding(size: int) -> tuple[int, int]:

@@ -155,9 +155,9 @@ def _primitives(fn, *args):
     return {str(e.primitive) for e in jax.make_jaxpr(lambda *a: fn(*a))(*args).eqns}
 
 
-def test_off_the_cpu_the_fast_layers_compute_what_keras_does(monkeypatch):
-    """On a GPU or TPU the CPU formulations are skipped: the convolution, pool and
-    transposed convolution trace to Keras' own ops (cuDNN's kernels there)."""
+def test_off_their_platforms_the_fast_layers_compute_what_keras_does(monkeypatch):
+    """Where ``ops.PLATFORMS`` does not list the platform (by default: a GPU or TPU) the
+    formulations are skipped: each layer traces to Keras' own ops (cuDNN's there)."""
     from visionhooks.plugins.layers import ConcatConv2D
 
     x = jnp.asarray(np.random.default_rng(2).standard_normal((2, 8, 8, 1)), jnp.float32)
@@ -165,15 +165,16 @@ def test_off_the_cpu_the_fast_layers_compute_what_keras_does(monkeypatch):
     up, cat = FastConv2DTranspose(3, 2, strides=2), ConcatConv2D(2, 3, padding="same")
     for layer, inp in ((conv, x), (pool, x), (up, x), (cat, [x, x])):
         layer.build([i.shape for i in inp] if isinstance(inp, list) else inp.shape)
-    monkeypatch.setattr(ops, "on_cpu", lambda: True)
-    on_cpu = {"conv": _primitives(conv, x), "pool": _primitives(pool, x),
+    here = jax.default_backend()
+    monkeypatch.setattr(ops, "PLATFORMS", {k: (here,) for k in ops.PLATFORMS})
+    used = {"conv": _primitives(conv, x), "pool": _primitives(pool, x),
               "up": _primitives(up, x), "cat": _primitives(cat, [x, x])}
-    monkeypatch.setattr(ops, "on_cpu", lambda: False)
+    monkeypatch.setattr(ops, "PLATFORMS", {k: () for k in ops.PLATFORMS})
     elsewhere = {"conv": _primitives(conv, x), "pool": _primitives(pool, x),
                  "up": _primitives(up, x), "cat": _primitives(cat, [x, x])}
-    assert "custom_vjp_call" in " ".join(on_cpu["conv"] | on_cpu["pool"])
-    assert "conv_general_dilated" not in on_cpu["up"]
-    assert "concatenate" not in on_cpu["cat"]
+    assert "custom_vjp_call" in " ".join(used["conv"] | used["pool"])
+    assert "conv_general_dilated" not in used["up"]
+    assert "concatenate" not in used["cat"]
     assert "conv_general_dilated" in elsewhere["conv"]
     assert not any("custom_vjp" in p for p in elsewhere["conv"] | elsewhere["pool"])
     assert "reduce_window_max" in elsewhere["pool"]
