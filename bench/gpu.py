@@ -16,6 +16,7 @@ Usage, on a machine with a GPU (~5 min on an H200)::
 
     python bench/gpu.py --json gpu.json         # measure; the JSON grows as it goes
     python bench/gpu.py --render gpu.json       # write "## Speed (GPU)" in RESULTS.md
+                                                # (a full run on a GPU writes it too)
     python bench/gpu.py --only unet:16 --json b.json && python bench/gpu.py --render gpu.json b.json
     python bench/gpu.py --quick --allow-cpu     # smoke run without a GPU
 """
@@ -36,11 +37,13 @@ from typing import Any, Callable
 os.environ.setdefault("KERAS_BACKEND", "jax")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import default_data_path, machine, machine_line, versions, write_section  # noqa
+from common import (RESULTS, default_data_path, machine, machine_line, versions,  # noqa: E402
+                    write_section)
 from speed import torch_fit_rate, torch_lenet, torch_unet  # noqa: E402
 
 TITLE = "## Speed (GPU)"
 KINDS = ("conv", "pool", "transpose", "concat")  # ops.PLATFORMS' keys
+HEADLINE = ("framework", "torch", "framework_infer", "torch_infer")
 
 
 def log(msg: str) -> None:
@@ -275,12 +278,17 @@ def _ratio(a: Any, b: Any) -> str:
 
 def merge(reports: list[dict[str, Any]]) -> dict[str, Any]:
     """One report from several runs: a later run's figures replace an earlier one's for
-    the same (model, batch); the dates of all runs are kept."""
+    the same (model, batch), whose headline figures are kept under "earlier"."""
     rows: dict[tuple[str, int], dict[str, Any]] = {}
     for rep in reports:
         for row in rep["rows"]:
             key = (row["model"], row["batch"])
-            rows[key] = {**rows.get(key, {}), **row}
+            if key in rows:
+                old = rows[key]
+                earlier = [*old.get("earlier", []),
+                           {"date": old["date"], **{k: old.get(k) for k in HEADLINE}}]
+                row = {**old, **row, "earlier": earlier}
+            rows[key] = {**row, "date": row.get("date", rep["date"])}
     return {**reports[-1], "rows": list(rows.values()),
             "date": ", ".join(rep["date"] for rep in reports)}
 
@@ -307,6 +315,13 @@ def render(r: dict[str, Any]) -> str:
         for row in kinds:
             lines.append(f"| {row['model']} | {row['batch']} | {_fmt(row.get('framework'))} | "
                          + " | ".join(_fmt(row.get(f"cpu_{k}")) for k in KINDS) + " |")
+    redone = [row for row in r["rows"] if row.get("earlier")]
+    if redone:
+        lines += ["", "Rows measured again (the table gives the latest run); the earlier runs' "
+                  "train / PyTorch train / inference / PyTorch inference images/s: "
+                  + "; ".join(f"{row['model']} {row['batch']} ({e['date'][:16]}): "
+                              + " / ".join(_fmt(e.get(k)) for k in HEADLINE)
+                              for row in redone for e in row["earlier"]) + "."]
     errors = [f"{row['model']} {k}" for row in r["rows"] for k in row if k.endswith("_error")]
     lines += ["", "How: training figures are images over the median steady epoch (3 epochs, "
               "the first compiles), inference the best of three passes of "
@@ -324,7 +339,8 @@ def render(r: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--json", help="write the measurements here (updated after each row)")
+    p.add_argument("--json", help="write the measurements (updated after each row), or with "
+                   "--render the merged runs, here")
     p.add_argument("--render", metavar="JSON", nargs="+",
                    help="write RESULTS.md's section from these runs' JSON (later wins)")
     p.add_argument("--quick", action="store_true")
@@ -334,17 +350,20 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.render:
         report = merge([json.loads(Path(f).read_text()) for f in args.render])
-        section = render(report)
-        print(section)
-        from common import RESULTS
-
-        write_section(RESULTS, TITLE, section)
+        if args.json:
+            Path(args.json).write_text(json.dumps(report, indent=1, default=str))
+        print(render(report))
+        write_section(RESULTS, TITLE, render(report))
         return 0
     import jax
 
     platform = jax.default_backend()
-    if platform == "cpu" and not args.allow_cpu:
-        raise SystemExit("no GPU: JAX's default backend is the CPU (--allow-cpu to run anyway)")
+    if platform == "cpu" and not args.allow_cpu:  # run_all.py runs this everywhere
+        reason = "no GPU: JAX's default backend is the CPU (--allow-cpu to run anyway)"
+        log(f"skipped: {reason}")
+        if args.json:
+            Path(args.json).write_text(json.dumps({"skipped": reason}))
+        return 0
     device = "cuda" if platform == "gpu" else "cpu"
     report: dict[str, Any] = {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -358,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             Path(args.json).write_text(json.dumps(report, indent=1, default=str))
     print(render(report))
+    if not args.quick and platform != "cpu":
+        write_section(RESULTS, TITLE, render(report))
     return 0
 
 

@@ -6,6 +6,10 @@ section per area written by its own script.
     python bench/run_all.py              # everything (about 1.5 hours on 2 cores)
     python bench/run_all.py --only augmentation,interpretation
     python bench/run_all.py --quick      # smoke run of every script; RESULTS.md untouched
+    python bench/run_all.py --from-json gpu=gpu.json   # summarize a run made elsewhere
+
+``gpu`` runs only where JAX sees a GPU; elsewhere it is skipped and the summary keeps its
+earlier rows.
 
 Each script runs in its own process (``python bench/<area>.py --json ...``), one after
 another, so they never share the CPU.
@@ -29,7 +33,7 @@ sys.path.insert(0, str(HERE))
 from common import RESULTS, machine, write_section  # noqa: E402
 
 AREAS = ("classification", "detection", "segmentation", "augmentation", "interpretation",
-         "speed")
+         "speed", "gpu")
 TITLE = "## Summary"
 
 
@@ -107,10 +111,24 @@ def _speed(r: dict) -> list[list[str]]:
     return rows
 
 
+def _gpu(r: dict) -> list[list[str]]:
+    rows = []
+    for row in r["rows"]:
+        for what, ours, ref in (("train", "framework", "torch"),
+                                ("inference", "framework_infer", "torch_infer")):
+            a, b = row.get(ours), row.get(ref)
+            if a:
+                rows.append([f"gpu: {row['model']} batch {row['batch']} {what} images/s "
+                             f"({r.get('gpu', 'GPU')})", f"{a:,.0f}",
+                             f"PyTorch {b:,.0f}" if b else "PyTorch n/a", "–",
+                             f"{a / b:.2f}x" if b else "n/a"])
+    return rows
+
+
 SUMMARY: dict[str, Callable[[dict], list[list[str]]]] = {
     "classification": _classification, "detection": _detection,
     "segmentation": _segmentation, "augmentation": _augmentation,
-    "interpretation": _interpretation, "speed": _speed}
+    "interpretation": _interpretation, "speed": _speed, "gpu": _gpu}
 
 
 def _kept_rows(rerun: list[str]) -> list[str]:
@@ -130,34 +148,50 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", help=f"comma-separated subset of {','.join(AREAS)}")
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--from-json", action="append", default=[], metavar="AREA=FILE",
+                   help="summarize a report measured elsewhere (e.g. gpu=gpu.json from a "
+                        "GPU machine) instead of running that area")
     args = p.parse_args(argv)
+    given = dict(a.split("=", 1) for a in args.from_json)
+    if given and not args.only:
+        args.only = ",".join(given)
     areas = args.only.split(",") if args.only else list(AREAS)
-    unknown = sorted(set(areas) - set(AREAS))
+    unknown = sorted((set(areas) | set(given)) - set(AREAS))
     if unknown:
         p.error(f"unknown areas {unknown}; choose from {', '.join(AREAS)}")
     rows: list[list[str]] = []
-    failed = []
+    failed: list[str] = []
+    skipped: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         for area in areas:
-            out = Path(tmp) / f"{area}.json"
-            cmd = [sys.executable, str(HERE / f"{area}.py"), "--json", str(out)]
-            if args.quick:
-                cmd.append("--quick")
-            print(f"[{datetime.datetime.now():%H:%M:%S}] {' '.join(cmd[1:])}", flush=True)
-            t0 = time.perf_counter()
-            code = subprocess.call(cmd)
-            print(f"  {area}: exit {code} after {time.perf_counter() - t0:.0f} s", flush=True)
-            if code or not out.exists():
-                failed.append(area)
+            out = Path(given.get(area) or Path(tmp) / f"{area}.json")
+            if area not in given:
+                cmd = [sys.executable, str(HERE / f"{area}.py"), "--json", str(out)]
+                if args.quick:
+                    cmd.append("--quick")
+                print(f"[{datetime.datetime.now():%H:%M:%S}] {' '.join(cmd[1:])}", flush=True)
+                t0 = time.perf_counter()
+                code = subprocess.call(cmd)
+                print(f"  {area}: exit {code} after {time.perf_counter() - t0:.0f} s",
+                      flush=True)
+                if code or not out.exists():
+                    failed.append(area)
+                    continue
+            report = json.loads(out.read_text())
+            if "skipped" in report:  # e.g. gpu without a GPU: its earlier rows stay
+                skipped.append(area)
+                print(f"  {area}: skipped ({report['skipped']})", flush=True)
                 continue
             try:
-                rows += SUMMARY[area](json.loads(out.read_text()))
+                rows += SUMMARY[area](report)
             except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
                 rows.append([f"{area}: summary unavailable ({type(exc).__name__}: {exc})",
                              "", "", "", ""])
     mc = machine()
-    kept = _kept_rows(areas) if args.only else []
-    lines = [TITLE, "", f"`python bench/run_all.py{' --only ' + args.only if args.only else ''}` — "
+    ran = [a for a in areas if a not in skipped]
+    kept = _kept_rows(ran) if args.only or skipped else []
+    called = " ".join(["python bench/run_all.py", *(argv if argv is not None else sys.argv[1:])])
+    lines = [TITLE, "", f"`{called}` — "
              f"{datetime.datetime.now().astimezone().isoformat(timespec='seconds')}, "
              f"{mc['nproc']} CPUs ({mc['cpu']}), {mc['ram_gib']} GiB RAM. Each figure beside "
              f"its reference from the same run; details in the sections below."
@@ -168,8 +202,8 @@ def main(argv=None) -> int:
     for r in rows:
         new_rows[r[0].split(":")[0]].append("| " + " | ".join(r) + " |")
     for area in AREAS:  # the areas' order, whichever ran now
-        lines += new_rows.get(area, []) if area in areas else [k for k in kept
-                                                                if k.startswith(f"| {area}:")]
+        lines += new_rows.get(area, []) if area in ran else [k for k in kept
+                                                              if k.startswith(f"| {area}:")]
     if failed:
         lines += ["", f"Failed to run: {', '.join(failed)}."]
     section = "\n".join(lines) + "\n"
