@@ -70,7 +70,10 @@ def setups(quick: bool) -> list[dict[str, Any]]:
 
     big = 448 if not quick else 64
     yolo_cfg = {"grid": 7} if not quick else {"grid": 1, "width": 0.125, "dense_units": 64}
-    n = (lambda full, small: small if quick else full)
+
+    def n(full: int, small: int) -> int:
+        return small if quick else full
+
     lenet = {"model": "lenet5", "infer_batch": 1024, "torch": "lenet5",
              "data": lambda k: load_data("lenet5", k),
              "task": lambda d, **kw: compose_task("lenet5", d, **kw)}
@@ -142,6 +145,9 @@ def torch_model(setup: dict[str, Any], task) -> tuple[Any, Callable, Callable]:
 # -- measurements ------------------------------------------------------------------------
 
 
+_DEFAULT_PLATFORMS: dict[str, tuple[str, ...]] = {}
+
+
 def use_formulations(kinds: tuple[str, ...]) -> None:
     """Make the fast layers of ``kinds`` use their CPU formulations on this device too
     (``ops.PLATFORMS``); ``()`` restores the defaults."""
@@ -153,9 +159,6 @@ def use_formulations(kinds: tuple[str, ...]) -> None:
         _DEFAULT_PLATFORMS.update(ops.PLATFORMS)
     here = jax.default_backend()
     ops.PLATFORMS = {k: (*v, here) if k in kinds else v for k, v in _DEFAULT_PLATFORMS.items()}
-
-
-_DEFAULT_PLATFORMS: dict[str, tuple[str, ...]] = {}
 
 
 def vh_infer_rate(task, x, batch: int) -> float:
@@ -209,15 +212,13 @@ def measure(setup: dict[str, Any], args, device: str) -> dict[str, Any]:
     if setup.get("bf16"):
         variants.append(("mixed_bfloat16", {"train": {"precision": "mixed_bfloat16",
                                                       "batch_size": setup["batch"]}}, ()))
+    fast = {} if setup["model"].startswith("yolo") else {"fast": True}
+    task = None
     for name, kw, cpu in variants:
         try:
             use_formulations(cpu)
             keras.utils.set_random_seed(0)
-            fast = {} if setup["model"].startswith("yolo") else {"fast": True}
-            if kw:
-                task = setup["task"](data, **kw)
-            else:
-                task = setup["task"](data, **fast)
+            task = setup["task"](data, **fast, **kw)
             t0 = time.perf_counter()
             row[name] = _vh_train(task, data, setup["batch"], args.epochs)
             row[name + "_s"] = time.perf_counter() - t0
@@ -235,7 +236,7 @@ def measure(setup: dict[str, Any], args, device: str) -> dict[str, Any]:
         torch.manual_seed(0)
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
-        model, loss, target = torch_model(setup, task)
+        model, loss, target = torch_model(setup, task or setup["task"](data, **fast))
         y = data.train.y if hasattr(data.train, "y") else data.train[1]
         y = target(len(x)) if setup["model"].startswith("yolo") else target(y)
         row["torch"] = torch_fit_rate(model, loss, x, y, setup["batch"], args.epochs, device)
@@ -277,18 +278,18 @@ def _ratio(a: Any, b: Any) -> str:
 
 
 def merge(reports: list[dict[str, Any]]) -> dict[str, Any]:
-    """One report from several runs: a later run's figures replace an earlier one's for
-    the same (model, batch), whose headline figures are kept under "earlier"."""
+    """One report from several runs: a (model, batch) measured again takes the later run's
+    figures only, with each earlier run's headline figures and date under "earlier"."""
     rows: dict[tuple[str, int], dict[str, Any]] = {}
     for rep in reports:
         for row in rep["rows"]:
             key = (row["model"], row["batch"])
+            new = {**row, "date": row.get("date", rep["date"])}
             if key in rows:
                 old = rows[key]
-                earlier = [*old.get("earlier", []),
-                           {"date": old["date"], **{k: old.get(k) for k in HEADLINE}}]
-                row = {**old, **row, "earlier": earlier}
-            rows[key] = {**row, "date": row.get("date", rep["date"])}
+                new["earlier"] = [*old.get("earlier", []),
+                                  {"date": old["date"], **{k: old.get(k) for k in HEADLINE}}]
+            rows[key] = new
     return {**reports[-1], "rows": list(rows.values()),
             "date": ", ".join(rep["date"] for rep in reports)}
 
@@ -323,8 +324,9 @@ def render(r: dict[str, Any]) -> str:
                               + " / ".join(_fmt(e.get(k)) for k in HEADLINE)
                               for row in redone for e in row["earlier"]) + "."]
     errors = [f"{row['model']} {k}" for row in r["rows"] for k in row if k.endswith("_error")]
-    lines += ["", "How: training figures are images over the median steady epoch (3 epochs, "
-              "the first compiles), inference the best of three passes of "
+    lines += ["", f"How: training figures are images over the median steady epoch "
+              f"({r.get('epochs', 3)} epochs, the first compiles), inference the best of three "
+              f"passes of "
               "`task.predict(raw=True)` (PyTorch: `no_grad`, outputs copied to the host). "
               "Both sides copy each batch from host memory and use TF32 matmuls "
               "(JAX's default on GPUs; set for PyTorch). \"CPU formulations\": the fast "
@@ -368,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "gpu": jax.devices()[0].device_kind, "machine": machine(), "versions": versions(),
-        "rows": []}
+        "epochs": args.epochs, "rows": []}
     only = set(args.only.split(",")) if args.only else None
     for setup in setups(args.quick):
         if only and not {setup["model"], f"{setup['model']}:{setup['batch']}"} & only:

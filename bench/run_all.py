@@ -152,9 +152,13 @@ def main(argv=None) -> int:
                    help="summarize a report measured elsewhere (e.g. gpu=gpu.json from a "
                         "GPU machine) instead of running that area")
     args = p.parse_args(argv)
+    bad = [a for a in args.from_json if "=" not in a]
+    if bad:
+        p.error(f"--from-json takes AREA=FILE. Received: {', '.join(bad)}")
     given = dict(a.split("=", 1) for a in args.from_json)
-    if given and not args.only:
-        args.only = ",".join(given)
+    if given:  # the given areas join --only's (or are the only ones)
+        extra = [a for a in given if not args.only or a not in args.only.split(",")]
+        args.only = ",".join([*(args.only.split(",") if args.only else []), *extra])
     areas = args.only.split(",") if args.only else list(AREAS)
     unknown = sorted((set(areas) | set(given)) - set(AREAS))
     if unknown:
@@ -177,14 +181,14 @@ def main(argv=None) -> int:
                 if code or not out.exists():
                     failed.append(area)
                     continue
-            report = json.loads(out.read_text())
-            if "skipped" in report:  # e.g. gpu without a GPU: its earlier rows stay
-                skipped.append(area)
-                print(f"  {area}: skipped ({report['skipped']})", flush=True)
-                continue
             try:
+                report = json.loads(out.read_text())
+                if "skipped" in report:  # e.g. gpu without a GPU: its earlier rows stay
+                    skipped.append(area)
+                    print(f"  {area}: skipped ({report['skipped']})", flush=True)
+                    continue
                 rows += SUMMARY[area](report)
-            except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
+            except (OSError, KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
                 rows.append([f"{area}: summary unavailable ({type(exc).__name__}: {exc})",
                              "", "", "", ""])
     mc = machine()
@@ -196,7 +200,9 @@ def main(argv=None) -> int:
              f"{mc['nproc']} CPUs ({mc['cpu']}), {mc['ram_gib']} GiB RAM. Each figure beside "
              f"its reference from the same run; details in the sections below."
              + (" Rows of the other areas are kept from the previous summary (each section "
-                "gives its own date)." if kept else ""), "",
+                "gives its own date)." if kept else "")
+             + (f" Rows of {', '.join(sorted(given))} come from a report measured elsewhere "
+                f"(its section gives the machine)." if given else ""), "",
              "| figure | value | reference | target | met |", "|---|---|---|---|---|"]
     new_rows = {r[0].split(":")[0]: [] for r in rows}
     for r in rows:

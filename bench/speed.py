@@ -222,7 +222,7 @@ def torch_fit_rate(model, loss_fn, x, y, batch: int, epochs: int, device: str = 
     return len(x) // batch * batch / statistics.median(b - a for a, b in zip(ends, ends[1:]))
 
 
-def torch_rate(kind: str, x, y, batch: int, epochs: int, device: str = "cpu") -> float | None:
+def torch_rate(kind: str, x, y, batch: int, epochs: int) -> float | None:
     """``torch_fit_rate`` of the PyTorch LeNet-5 or U-Net; None without PyTorch."""
     try:
         import torch
@@ -231,7 +231,7 @@ def torch_rate(kind: str, x, y, batch: int, epochs: int, device: str = "cpu") ->
     torch.manual_seed(0)
     torch.set_num_threads(os.cpu_count() or 1)
     model, loss_fn = torch_lenet() if kind == "lenet5" else torch_unet()
-    return torch_fit_rate(model, loss_fn, x, y.astype("int64"), batch, epochs, device)
+    return torch_fit_rate(model, loss_fn, x, y.astype("int64"), batch, epochs)
 
 
 def vh_rate(kind: str, data, fast: bool, batch: int, epochs: int) -> float:

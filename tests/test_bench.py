@@ -14,7 +14,8 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 @pytest.fixture()
 def bench(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCH))
+    """The bench modules (they put bench/ on sys.path themselves: undone afterwards)."""
+    monkeypatch.setattr(sys, "path", [str(BENCH), *sys.path])
     import gpu
     import run_all
 
@@ -65,5 +66,19 @@ def test_run_all_summarizes_a_report_from_elsewhere_and_keeps_rows_when_skipped(
     (tmp_path / "skip.json").write_text(json.dumps({"skipped": "no GPU"}))
     assert run_all.main(["--from-json", f"gpu={tmp_path / 'skip.json'}"]) == 0
     assert row in results.read_text()
-    with pytest.raises(SystemExit):
-        run_all.main(["--from-json", f"nope={tmp_path / 'gpu.json'}"])
+    for bad in (f"nope={tmp_path / 'gpu.json'}", "gpu"):  # unknown area; no '='
+        with pytest.raises(SystemExit):
+            run_all.main(["--from-json", bad])
+
+
+def test_a_third_run_keeps_every_earlier_run_under_its_own_date(bench):
+    gpu, _ = bench
+    runs = [_report(f"2026-01-0{i}T00:00", [{"model": "unet", "batch": 16,
+                                             "framework": float(i),
+                                             **({"framework_error": "boom"} if i == 1 else {})}])
+            for i in (1, 2, 3)]
+    (row,) = gpu.merge(runs)["rows"]
+    assert row["framework"] == 3.0 and row["date"] == "2026-01-03T00:00"
+    assert [(e["date"], e["framework"]) for e in row["earlier"]] == [
+        ("2026-01-01T00:00", 1.0), ("2026-01-02T00:00", 2.0)]
+    assert "framework_error" not in row  # a later run's row replaces the earlier figures

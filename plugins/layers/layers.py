@@ -105,7 +105,8 @@ class ConcatConv2D(FastConv2D):
     the concatenation: the kernel (kh, kw, ΣC_in, C_out) — exactly a ``Conv2D`` on the
     concatenated tensor — is split by input, and the per-input convolutions are summed.
     U-Net's decoder convolutions after a skip connection, minus a large copy and its
-    gradient's split.
+    gradient's split. Where ``ops.PLATFORMS["concat"]`` does not list the platform (by
+    default: off the CPU) it convolves the concatenation, as Keras would.
 
     Example:
         >>> y = ConcatConv2D(16, 3, padding="same")([skip, upsampled])

@@ -165,14 +165,17 @@ def test_off_their_platforms_the_fast_layers_compute_what_keras_does(monkeypatch
     up, cat = FastConv2DTranspose(3, 2, strides=2), ConcatConv2D(2, 3, padding="same")
     for layer, inp in ((conv, x), (pool, x), (up, x), (cat, [x, x])):
         layer.build([i.shape for i in inp] if isinstance(inp, list) else inp.shape)
+    def traced():
+        return {"conv": _primitives(conv, x), "pool": _primitives(pool, x),
+                "up": _primitives(up, x), "cat": _primitives(cat, [x, x])}
+
     here = jax.default_backend()
     monkeypatch.setattr(ops, "PLATFORMS", {k: (here,) for k in ops.PLATFORMS})
-    used = {"conv": _primitives(conv, x), "pool": _primitives(pool, x),
-              "up": _primitives(up, x), "cat": _primitives(cat, [x, x])}
+    used = traced()
     monkeypatch.setattr(ops, "PLATFORMS", {k: () for k in ops.PLATFORMS})
-    elsewhere = {"conv": _primitives(conv, x), "pool": _primitives(pool, x),
-                 "up": _primitives(up, x), "cat": _primitives(cat, [x, x])}
-    assert "custom_vjp_call" in " ".join(used["conv"] | used["pool"])
+    elsewhere = traced()
+    assert any("custom_vjp" in p for p in used["conv"])
+    assert any("custom_vjp" in p for p in used["pool"])
     assert "conv_general_dilated" not in used["up"]
     assert "concatenate" not in used["cat"]
     assert "conv_general_dilated" in elsewhere["conv"]
