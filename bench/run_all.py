@@ -201,8 +201,9 @@ def main(argv=None) -> int:
              f"its reference from the same run; details in the sections below."
              + (" Rows of the other areas are kept from the previous summary (each section "
                 "gives its own date)." if kept else "")
-             + (f" Rows of {', '.join(sorted(given))} come from a report measured elsewhere "
-                f"(its section gives the machine)." if given else ""), "",
+             + (f" Rows of {', '.join(sorted(given))} come from the report(s) given with "
+                f"--from-json (each section gives its machine and date)." if given else ""),
+             "",
              "| figure | value | reference | target | met |", "|---|---|---|---|---|"]
     new_rows = {r[0].split(":")[0]: [] for r in rows}
     for r in rows:

@@ -207,7 +207,7 @@ class Task:
                                 f"{type(data).__name__}") from None
         else:
             x = data
-        x = self.task_type.check_images(x)
+        x = self.task_type.check_images(x, keep_uint8=True)  # TaskModel scales uint8
         y = self.task_type.check_targets(y, len(x))
         return x, y
 
@@ -410,7 +410,7 @@ class Task:
 
     def predict(self, images: Any, *, batch_size: int | None = None, raw: bool = False) -> Any:
         """Postprocessed predictions (a dict of arrays); ``raw=True`` gives model outputs."""
-        x = self.task_type.check_images(images)
+        x = self.task_type.check_images(images, keep_uint8=True)  # TaskModel scales uint8
         with self._distributed():
             outputs = self.model.predict(x, verbose=0,
                                          batch_size=batch_size or self.config.train.batch_size)

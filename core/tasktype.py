@@ -41,14 +41,16 @@ class TaskType:
     def name(self) -> str:
         return self.info.task
 
-    def check_images(self, x: Any) -> np.ndarray:
+    def check_images(self, x: Any, keep_uint8: bool = False) -> np.ndarray:
         """Validate a batch of images and return NHWC float32 in [0, 1].
 
-        uint8 is converted once here (the edge); a single-channel HW batch gains its
-        channel axis. Wrong rank or shape, an empty batch, NaN/inf or values outside
-        [0, 1] are errors naming the problem.
+        uint8 is converted once here (the edge), or with ``keep_uint8`` returned as it is
+        for the task's model to scale on the device (a quarter of the bytes to copy to an
+        accelerator); a single-channel HW batch gains its channel axis. Wrong rank or
+        shape, an empty batch, NaN/inf or values outside [0, 1] are errors naming the
+        problem.
         """
-        return check_images(x, self.info.input_shape)
+        return check_images(x, self.info.input_shape, keep_uint8)
 
     def check_targets(self, y: Any, n: int) -> Any:
         """Validate targets for ``n`` images; return them in the data-model form."""
@@ -126,7 +128,8 @@ class Evaluator:
         raise NotImplementedError
 
 
-def check_images(x: Any, input_shape: tuple[int, int, int] | None) -> np.ndarray:
+def check_images(x: Any, input_shape: tuple[int, int, int] | None,
+                 keep_uint8: bool = False) -> np.ndarray:
     """See ``TaskType.check_images``."""
     try:
         x = np.asarray(x)
@@ -146,7 +149,7 @@ def check_images(x: Any, input_shape: tuple[int, int, int] | None) -> np.ndarray
                         f"{tuple(input_shape)} (H, W, C). Resize the images or compose the "
                         f"task with input_shape={tuple(x.shape[1:])}.")
     if x.dtype == np.uint8:  # one pass, one new array
-        return np.divide(x, np.float32(255.0), dtype=np.float32)
+        return x if keep_uint8 else np.divide(x, np.float32(255.0), dtype=np.float32)
     if x.dtype == bool or not (np.issubdtype(x.dtype, np.floating)
                                or np.issubdtype(x.dtype, np.integer)):
         raise DataError(f"images must be uint8 or float in [0, 1]. Received: dtype={x.dtype}")

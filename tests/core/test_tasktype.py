@@ -57,3 +57,36 @@ def test_non_finite_images_name_the_images(bad):
 def test_ragged_input():
     with pytest.raises(DataError, match="images must be an array"):
         check_images([np.zeros((6, 5, 1)), np.zeros((4, 5, 1))], SHAPE)
+
+
+def test_uint8_can_stay_uint8_for_the_device_after_the_same_checks():
+    x = np.full((2, *SHAPE), 51, np.uint8)
+    assert check_images(x, SHAPE, keep_uint8=True) is x
+    with pytest.raises(DataError, match="images have shape"):
+        check_images(np.zeros((2, 5, 6, 1), np.uint8), SHAPE, keep_uint8=True)
+
+
+def test_a_task_scales_uint8_batches_on_the_device_as_the_edge_would():
+    """fit, evaluate and predict pass uint8 as it is; ``TaskModel`` scales it inside the
+    compiled step — the same numbers as converting first."""
+    import visionhooks as vh
+
+    rng = np.random.default_rng(3)
+    u8 = rng.integers(0, 256, (16, 8, 8, 1), dtype=np.uint8)
+    f32 = check_images(u8, (8, 8, 1))
+    y = rng.integers(0, 3, 16)
+
+    def task():
+        return vh.compose(task="classification", model="mlp", input_shape=(8, 8, 1),
+                          num_classes=3, model_config={"hidden_units": [8]},
+                          augment=[{"name": "flip", "mode": "horizontal"}])
+
+    a, b = task(), task()
+    assert a._xy(u8, y)[0].dtype == np.uint8  # reaches Keras as uint8
+    np.testing.assert_allclose(a.predict(u8, raw=True), a.predict(f32, raw=True), atol=1e-6)
+    ha = a.fit(u8, y, epochs=2, batch_size=8, verbose=0, checkpoint=False)
+    hb = b.fit(f32, y, epochs=2, batch_size=8, verbose=0, checkpoint=False)
+    np.testing.assert_allclose(ha.history["loss"], hb.history["loss"], rtol=1e-5)
+    ea, eb = a.evaluate(u8, y), b.evaluate(f32, y)
+    assert ea["loss"] == pytest.approx(eb["loss"], rel=1e-5)
+    assert ea["confusion_matrix"] == eb["confusion_matrix"]
