@@ -195,7 +195,10 @@ class Task:
 
     # -- data ---------------------------------------------------------------------
 
-    def _xy(self, data: Any, y: Any = None, what: str = "data") -> tuple[np.ndarray, Any]:
+    def _xy(self, data: Any, y: Any = None, what: str = "data",
+            keep_uint8: bool = True) -> tuple[np.ndarray, Any]:
+        """Validated ``(images, targets)``; uint8 images stay uint8 (``TaskModel`` scales
+        them on the device) unless ``keep_uint8`` is False (host code that reads them)."""
         if y is None:
             if hasattr(data, "train") and hasattr(data, "test"):
                 raise DataError(f"{what}: pass a split (data.train or data.test), not the "
@@ -207,7 +210,7 @@ class Task:
                                 f"{type(data).__name__}") from None
         else:
             x = data
-        x = self.task_type.check_images(x, keep_uint8=True)  # TaskModel scales uint8
+        x = self.task_type.check_images(x, keep_uint8=keep_uint8)
         y = self.task_type.check_targets(y, len(x))
         return x, y
 
@@ -454,7 +457,7 @@ class Task:
         """The task type's evaluation figures on a split, as PNG files in ``out_dir``."""
         if y is None and hasattr(data, "test") and hasattr(data, "train"):
             data = data.test
-        x, y = self._xy(data, y, "figure data")
+        x, y = self._xy(data, y, "figure data", keep_uint8=False)  # figures draw floats
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         return self.task_type.figures(self, x, y, out)

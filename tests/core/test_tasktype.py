@@ -66,7 +66,7 @@ def test_uint8_can_stay_uint8_for_the_device_after_the_same_checks():
         check_images(np.zeros((2, 5, 6, 1), np.uint8), SHAPE, keep_uint8=True)
 
 
-def test_a_task_scales_uint8_batches_on_the_device_as_the_edge_would():
+def test_a_task_scales_uint8_batches_on_the_device_as_the_edge_would(tmp_path):
     """fit, evaluate and predict pass uint8 as it is; ``TaskModel`` scales it inside the
     compiled step — the same numbers as converting first."""
     import visionhooks as vh
@@ -90,3 +90,5 @@ def test_a_task_scales_uint8_batches_on_the_device_as_the_edge_would():
     ea, eb = a.evaluate(u8, y), b.evaluate(f32, y)
     assert ea["loss"] == pytest.approx(eb["loss"], rel=1e-5)
     assert ea["confusion_matrix"] == eb["confusion_matrix"]
+    assert a._xy(u8, y, keep_uint8=False)[0].dtype == np.float32  # figures draw floats
+    assert all(p.is_file() for p in a.figures((u8, y), tmp_path))
