@@ -37,6 +37,8 @@ from typing import Any, Callable
 os.environ.setdefault("KERAS_BACKEND", "jax")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import numpy as np  # noqa: E402
+
 from common import (RESULTS, default_data_path, machine, machine_line, versions,  # noqa: E402
                     write_section)
 from speed import torch_fit_rate, torch_lenet, torch_unet  # noqa: E402
@@ -139,7 +141,7 @@ def torch_model(setup: dict[str, Any], task) -> tuple[Any, Callable, Callable]:
     # YOLO: regress the raw grid towards zeros (the network's work, not the loss', is timed)
     model, loss = torch_yolo(task)
     shape = tuple(task.network.output_shape[1:])
-    return model, loss, lambda n: __import__("numpy").zeros((n, *shape), "float32")
+    return model, loss, lambda n: np.zeros((n, *shape), "float32")
 
 
 # -- measurements ------------------------------------------------------------------------
@@ -225,6 +227,10 @@ def measure(setup: dict[str, Any], args, device: str) -> dict[str, Any]:
             row[name + "_infer"] = vh_infer_rate(task, x, setup["infer_batch"])
             log(f"  {name}: train {row[name]:,.1f}, inference {row[name + '_infer']:,.1f} "
                 f"images/s ({row[name + '_s']:.1f} s)")
+            if name == "framework":  # the same images as uint8, scaled on the device
+                u8 = np.round(x * 255).astype(np.uint8)
+                row["framework_infer_uint8"] = vh_infer_rate(task, u8, setup["infer_batch"])
+                log(f"  uint8 inference {row['framework_infer_uint8']:,.1f} images/s")
         except Exception:  # keep measuring the other variants and rows
             row[name + "_error"] = traceback.format_exc(limit=3)
             log(f"  {name} failed:\n{row[name + '_error']}")
@@ -297,14 +303,15 @@ def merge(reports: list[dict[str, Any]]) -> dict[str, Any]:
 def render(r: dict[str, Any]) -> str:
     lines = [TITLE, "", f"`python bench/gpu.py` — {r['date']}; {r.get('gpu', '?')}", "",
              "| model | batch | train img/s | PyTorch train | ratio | CPU formulations | "
-             "bf16 | inference img/s | PyTorch inference | ratio |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "bf16 | inference img/s | uint8 inference | PyTorch inference | ratio |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in r["rows"]:
         fw, th = row.get("framework"), row.get("torch")
         fi, ti = row.get("framework_infer"), row.get("torch_infer")
         lines.append(f"| {row['model']} | {row['batch']} | {_fmt(fw)} | {_fmt(th)} | "
                      f"{_ratio(fw, th)} | {_fmt(row.get('cpu_formulations'))} | "
-                     f"{_fmt(row.get('mixed_bfloat16'))} | {_fmt(fi)} | {_fmt(ti)} | "
+                     f"{_fmt(row.get('mixed_bfloat16'))} | {_fmt(fi)} | "
+                     f"{_fmt(row.get('framework_infer_uint8'))} | {_fmt(ti)} | "
                      f"{_ratio(fi, ti)} |")
     kinds = [row for row in r["rows"] if any(k.startswith("cpu_") and k[4:] in KINDS
                                              for k in row)]
@@ -327,7 +334,9 @@ def render(r: dict[str, Any]) -> str:
     lines += ["", f"How: training figures are images over the median steady epoch "
               f"({r.get('epochs', 3)} epochs, the first compiles), inference the best of three "
               f"passes of "
-              "`task.predict(raw=True)` (PyTorch: `no_grad`, outputs copied to the host). "
+              "`task.predict(raw=True)` (PyTorch: `no_grad`, outputs copied to the host); "
+              "\"uint8 inference\": the same images given as uint8, which the model scales "
+              "on the device. "
               "Both sides copy each batch from host memory and use TF32 matmuls "
               "(JAX's default on GPUs; set for PyTorch). \"CPU formulations\": the fast "
               "layers' CPU paths forced on (by default they defer to Keras' ops, i.e. cuDNN, "
