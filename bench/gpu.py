@@ -27,7 +27,6 @@ import argparse
 import datetime
 import json
 import os
-import statistics
 import sys
 import time
 import traceback
@@ -41,7 +40,7 @@ import numpy as np  # noqa: E402
 
 from common import (RESULTS, default_data_path, machine, machine_line, versions,  # noqa: E402
                     write_section)
-from speed import torch_fit_rate, torch_lenet, torch_unet  # noqa: E402
+from speed import fit_rate, torch_fit_rate, torch_lenet, torch_unet  # noqa: E402
 
 TITLE = "## Speed (GPU)"
 KINDS = ("conv", "pool", "transpose", "concat")  # ops.PLATFORMS' keys
@@ -205,7 +204,7 @@ def measure(setup: dict[str, Any], args, device: str) -> dict[str, Any]:
     row["images"] = len(data.train)
     log(f"{setup['model']} batch {setup['batch']}: {len(data.train)} images "
         f"({time.perf_counter() - t0:.1f} s)")
-    x = data.train.x if hasattr(data.train, "x") else data.train[0]
+    x, y = data.train
     kinds = setup.get("kinds", ())
     variants = [("framework", {}, ())]
     if kinds:  # the CPU formulations on this device: all of them, then one kind at a time
@@ -222,7 +221,7 @@ def measure(setup: dict[str, Any], args, device: str) -> dict[str, Any]:
             keras.utils.set_random_seed(0)
             task = setup["task"](data, **fast, **kw)
             t0 = time.perf_counter()
-            row[name] = _vh_train(task, data, setup["batch"], args.epochs)
+            row[name] = fit_rate(task, data.train, setup["batch"], args.epochs)
             row[name + "_s"] = time.perf_counter() - t0
             row[name + "_infer"] = vh_infer_rate(task, x, setup["infer_batch"])
             log(f"  {name}: train {row[name]:,.1f}, inference {row[name + '_infer']:,.1f} "
@@ -243,7 +242,6 @@ def measure(setup: dict[str, Any], args, device: str) -> dict[str, Any]:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
         model, loss, target = torch_model(setup, task or setup["task"](data, **fast))
-        y = data.train.y if hasattr(data.train, "y") else data.train[1]
         y = target(len(x)) if setup["model"].startswith("yolo") else target(y)
         row["torch"] = torch_fit_rate(model, loss, x, y, setup["batch"], args.epochs, device)
         row["torch_infer"] = torch_infer_rate(model, x, setup["infer_batch"], device)
@@ -255,21 +253,6 @@ def measure(setup: dict[str, Any], args, device: str) -> dict[str, Any]:
         row["torch_error"] = traceback.format_exc(limit=3)
         log(f"  torch failed:\n{row['torch_error']}")
     return row
-
-
-def _vh_train(task, data, batch: int, epochs: int) -> float:
-    import keras
-
-    ends: list[float] = []
-
-    class Timer(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            ends.append(time.perf_counter())
-
-    task.fit(data.train, epochs=epochs, batch_size=batch, verbose=0, checkpoint=False,
-             callbacks=[Timer()])
-    n = len(data.train) // batch * batch
-    return n / statistics.median(b - a for a, b in zip(ends, ends[1:]))
 
 
 # -- report ---------------------------------------------------------------------------------

@@ -234,7 +234,8 @@ def torch_rate(kind: str, x, y, batch: int, epochs: int) -> float | None:
     return torch_fit_rate(model, loss_fn, x, y.astype("int64"), batch, epochs)
 
 
-def vh_rate(kind: str, data, fast: bool, batch: int, epochs: int) -> float:
+def fit_rate(task, split, batch: int, epochs: int) -> float:
+    """Images/s of the median steady epoch of ``task.fit`` (the first epoch compiles)."""
     import keras
 
     ends: list[float] = []
@@ -243,11 +244,14 @@ def vh_rate(kind: str, data, fast: bool, batch: int, epochs: int) -> float:
         def on_epoch_end(self, epoch, logs=None):
             ends.append(time.perf_counter())
 
-    task = compose_task(kind, data, fast)
-    task.fit(data.train, epochs=epochs, batch_size=batch, verbose=0, checkpoint=False,
+    task.fit(split, epochs=epochs, batch_size=batch, verbose=0, checkpoint=False,
              callbacks=[Timer()])
-    n = len(data.train) // batch * batch
+    n = len(split) // batch * batch
     return n / statistics.median(b - a for a, b in zip(ends, ends[1:]))
+
+
+def vh_rate(kind: str, data, fast: bool, batch: int, epochs: int) -> float:
+    return fit_rate(compose_task(kind, data, fast), data.train, batch, epochs)
 
 
 def training(args) -> dict[str, dict[str, Any]]:
