@@ -43,7 +43,8 @@ from common import (RESULTS, default_data_path, machine, machine_line, versions,
 from speed import fit_rate, torch_fit_rate, torch_lenet, torch_unet  # noqa: E402
 
 TITLE = "## Speed (GPU)"
-KINDS = ("conv", "pool", "transpose", "concat")  # ops.PLATFORMS' keys
+KINDS = ("conv", "pool", "transpose", "concat", "pool_first")  # ops.PLATFORMS' keys and
+# the graph rewrite (``visionhooks.rewrite.PLATFORMS``)
 HEADLINE = ("framework", "torch", "framework_infer", "torch_infer")
 
 
@@ -83,7 +84,8 @@ def setups(quick: bool) -> list[dict[str, Any]]:
             "task": lambda d, **kw: compose_task("unet", d, **kw)}
     # the CPU table's batches first, with the CPU formulations as a second variant
     return [
-        {**lenet, "batch": 128, "images": n(60000, 1024), "kinds": ("conv", "pool")},
+        {**lenet, "batch": 128, "images": n(60000, 1024),
+         "kinds": ("conv", "pool", "pool_first")},
         {**unet, "batch": 16, "images": n(2048, 32),
          "kinds": ("conv", "pool", "transpose", "concat")},
         {"model": "yolov1-tiny", "batch": 64, "images": n(16384, 128), "infer_batch": 256,
@@ -151,15 +153,19 @@ _DEFAULT_PLATFORMS: dict[str, tuple[str, ...]] = {}
 
 def use_formulations(kinds: tuple[str, ...]) -> None:
     """Make the fast layers of ``kinds`` use their CPU formulations on this device too
-    (``ops.PLATFORMS``); ``()`` restores the defaults."""
+    (``ops.PLATFORMS``), and with "pool_first" the graph rewrite
+    (``rewrite.PLATFORMS``); ``()`` restores the defaults."""
     import jax
 
+    from visionhooks import rewrite
     from visionhooks.plugins.layers import ops
 
     if not _DEFAULT_PLATFORMS:
-        _DEFAULT_PLATFORMS.update(ops.PLATFORMS)
+        _DEFAULT_PLATFORMS.update(ops.PLATFORMS, pool_first=rewrite.PLATFORMS)
     here = jax.default_backend()
-    ops.PLATFORMS = {k: (*v, here) if k in kinds else v for k, v in _DEFAULT_PLATFORMS.items()}
+    on = {k: (*v, here) if k in kinds else v for k, v in _DEFAULT_PLATFORMS.items()}
+    rewrite.PLATFORMS = on.pop("pool_first")
+    ops.PLATFORMS = on
 
 
 def vh_infer_rate(task, x, batch: int) -> float:
@@ -300,7 +306,7 @@ def render(r: dict[str, Any]) -> str:
                                              for k in row)]
     if kinds:
         lines += ["", "Training images/s with one kind of CPU formulation on at a time "
-                  "(`ops.PLATFORMS`):", "",
+                  "(`ops.PLATFORMS`; pool_first: `rewrite.PLATFORMS`):", "",
                   "| model | batch | default | " + " | ".join(KINDS) + " |",
                   "|---|---|---|" + "---|" * len(KINDS)]
         for row in kinds:

@@ -13,6 +13,7 @@ from typing import Any
 
 import keras
 
+from .rewrite import executed
 
 #: Added to the task seed for the augmentation stream, so it differs from the others.
 AUGMENT_SEED_OFFSET = 7919
@@ -48,6 +49,10 @@ class TaskModel(keras.Model):
         self.network = build_network(self.task_config, self.info, self.provenance)
         if not self.network.built:
             self.network.build((None, *self.info["input_shape"]))
+        # What ``call`` runs: the network's layers, max-pooling moved before monotone
+        # activations (``rewrite``). Held untracked: its variables are the network's, and
+        # saved files and checkpoints hold the network alone.
+        object.__setattr__(self, "_executed", executed(self.network))
         # Augmentation runs inside the compiled train step, keyed by its own seed stream
         # (a SeedGenerator: its state is saved in checkpoints, so a resumed run goes on
         # with the very draws it would have made).
@@ -72,7 +77,7 @@ class TaskModel(keras.Model):
         return json.loads(self._provenance_json)
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
-        return self.network(float_images(inputs), training=training)
+        return self._executed(float_images(inputs), training=training)
 
     def train_step(self, state: Any, data: Any) -> Any:
         """Keras' JAX train step, after augmenting ``(x, y)`` with the task's pipeline
