@@ -91,6 +91,34 @@ def conv(x, kernel, padding: str, how: str):
     return out
 
 
+def im2col_input_grad(g, kernel, x_shape, padding: str):
+    """The input gradient of ``conv(x, kernel, padding, "im2col")``: one matmul to the
+    columns, then col2im — each of the kh·kw columns added back at its shift. Summed
+    kernel row by kernel row, each row's kw shifts along the flattened (W·C) axis, where
+    a shift moves whole runs of W·C_in floats. JAX's derivative of the im2col slices
+    shifts along W with the C_in floats of a pixel as the minor axis, which vectorizes
+    poorly: LeNet-5's conv2 col2im (C_in = 6) took 2.5-2.8 ms of a step against
+    1.3-1.9 ms this way (``bench/RESULTS.md``, "Speed attempts")."""
+    n, ho, wo, _ = g.shape
+    kh, kw, cin, cout = kernel.shape
+    cols = (g @ kernel.reshape(kh * kw * cin, cout).T).reshape(n, ho, wo, kh, kw, cin)
+    hp, wp = ho + kh - 1, wo + kw - 1
+    out = None
+    for i in range(kh):
+        row = None
+        for j in range(kw):
+            piece = cols[:, :, :, i, j, :].reshape(n, ho, wo * cin)
+            piece = jnp.pad(piece, ((0, 0), (0, 0), (j * cin, (kw - 1 - j) * cin)))
+            row = piece if row is None else row + piece
+        row = jnp.pad(row, ((0, 0), (i, kh - 1 - i), (0, 0)))
+        out = row if out is None else out + row
+    out = out.reshape(n, hp, wp, cin)
+    if padding == "valid":
+        return out
+    (t, _), (l, _) = same_padding(kh), same_padding(kw)
+    return out[:, t:t + x_shape[1], l:l + x_shape[2], :]
+
+
 @functools.lru_cache(maxsize=None)
 def conv_op(padding: str, forward: str, input_grad: str, kernel_grad: str):
     """A convolution whose forward pass and two gradients each use their own
@@ -111,8 +139,11 @@ def conv_op(padding: str, forward: str, input_grad: str, kernel_grad: str):
 
     def f_bwd(res, g):
         x, kernel = res
-        _, vx = jax.vjp(lambda xx: conv(xx, kernel, padding, input_grad), x)
-        dx = vx(g)[0]
+        if input_grad == "im2col":
+            dx = im2col_input_grad(g, kernel, x.shape, padding)
+        else:
+            _, vx = jax.vjp(lambda xx: conv(xx, kernel, padding, input_grad), x)
+            dx = vx(g)[0]
         if input_grad != "xla":
             # a sum of kh·kw shifted slices (col2im): XLA would recompute it inside each
             # consumer that reads a pixel more than once, e.g. the pool backward's 2×2

@@ -39,7 +39,8 @@ def close(a, b, tol=2e-4):
 
 
 CONVS = [((3, 28, 28, 1), 6, 5, "same"), ((3, 14, 14, 6), 16, 5, "valid"),
-         ((2, 9, 13, 3), 4, 3, "same"), ((2, 8, 8, 5), 7, (3, 2), "valid")]
+         ((2, 9, 13, 3), 4, 3, "same"), ((2, 8, 8, 5), 7, (3, 2), "valid"),
+         ((2, 7, 9, 2), 3, (2, 4), "same")]  # even kernel: "same" pads unevenly
 
 
 @pytest.mark.parametrize("formulation", ["auto", *[(f,) * 3 for f in ops.FORMULATIONS],
