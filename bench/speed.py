@@ -310,7 +310,7 @@ def startup(args) -> dict[str, float]:
 
 
 def render(r: dict[str, Any]) -> str:
-    lines = [TITLE, "", f"`python bench/speed.py` — {r['date']}", ""]
+    lines = [TITLE, "", f"`{r.get('command', 'python bench/speed.py')}` — {r['date']}", ""]
     t = r.get("training", {})
     if t:
         lines += ["| model | batch | fast layers img/s | Keras layers img/s | fast / Keras | "
@@ -377,6 +377,7 @@ def main(argv=None) -> int:
         args.lenet_rounds = 1
     parts = set(args.only.split(","))
     report: dict[str, Any] = {
+        "command": " ".join(["python bench/speed.py", *(sys.argv[1:] if argv is None else argv)]),
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": machine(), "versions": versions()}
     if "ops" in parts:
