@@ -3,9 +3,9 @@ of the activation that feeds it — the same layers, variables and outputs, less
 
 A monotone non-decreasing activation f commutes with max-pooling: max(f(z)) = f(max(z)),
 bitwise, since f is applied to the same float either way. Pooling first applies f (and
-its gradient) to a quarter of the pixels, and on XLA's CPU backend the backward pass
-fuses better: LeNet-5's training step ran ~10% faster (9 of 9 interleaved runs,
-``bench/RESULTS.md``, "Speed attempts"). The gradients are those of the original graph
+its gradient) to a quarter of the pixels: LeNet-5's training step on CPU lost its
+full-resolution ReLU fusions, 0.6-0.8 ms of ~8, and trained 2-10% faster in interleaved
+runs (``bench/RESULTS.md``, "Speed attempts"). The gradients are those of the original graph
 too: a window's gradient reaches its first maximum either way, except where f ties
 distinct inputs (ReLU's zeros, ReLU6's sixes), and there f' is 0 either way.
 
@@ -17,27 +17,25 @@ from __future__ import annotations
 
 from typing import Any
 
-#: Activations, by Keras name, that are monotone non-decreasing and never map distinct
-#: inputs with a nonzero slope to one value (tanh and sigmoid saturate in float32).
-MONOTONE = ("relu", "relu6", "leaky_relu", "elu", "selu", "linear")
-
 #: JAX platforms where ``executed`` rewrites (measured on CPU; ``bench/gpu.py`` times
-#: the rewrite on a GPU).
+#: the rewrite on a GPU as its "pool_first" kind).
 PLATFORMS: tuple[str, ...] = ("cpu",)
 
 
 def _monotone(layer: Any) -> bool:
-    """Whether ``layer`` is an elementwise, monotone non-decreasing activation layer."""
+    """Whether ``layer`` is ReLU, ReLU6 or the identity: monotone non-decreasing and
+    flat wherever it maps two inputs to one output, so pooling first moves no gradient.
+    Leaky ReLU, ELU and SELU are monotone too, but in float32 they round neighbouring
+    inputs to one output where their slope is not zero (0.1·x, expm1 near -16): a tied
+    window's gradient would reach another pixel."""
     import keras
 
     if type(layer) is keras.layers.Activation:
-        name = keras.activations.serialize(layer.activation)
-        name = name if isinstance(name, str) else getattr(layer.activation, "__name__", "")
-        return name in MONOTONE
-    if type(layer) in (keras.layers.ReLU, keras.layers.LeakyReLU):
-        return getattr(layer, "negative_slope", 0.0) >= 0
-    if type(layer) is keras.layers.ELU:
-        return layer.alpha >= 0
+        return any(layer.activation is f for f in (keras.activations.relu,
+                                                   keras.activations.relu6,
+                                                   keras.activations.linear))
+    if type(layer) is keras.layers.ReLU:
+        return layer.negative_slope == 0 and layer.threshold >= 0
     return False
 
 
@@ -50,7 +48,7 @@ def _max_pool(layer: Any) -> bool:
 
 def _sole_readers(network: Any) -> dict[str, str]:
     """Layer name → the name of its one reader, for layers called once whose output one
-    other layer reads once and the model does not return (read off a throwaway clone)."""
+    other layer reads once, the model returning neither (read off a throwaway clone)."""
     import keras
 
     producer: dict[int, Any] = {}
@@ -73,7 +71,8 @@ def _sole_readers(network: Any) -> dict[str, str]:
         if id(tensor) in producer:
             readers.setdefault(producer[id(tensor)].name, []).append("<output>")
     return {name: found[0] for name, found in readers.items()
-            if len(found) == 1 and calls.get(name) == 1}
+            if len(found) == 1 and calls.get(name) == 1
+            and "<output>" not in readers.get(found[0], ["<output>"])}
 
 
 def pool_first(network: Any) -> Any:
