@@ -337,12 +337,13 @@ def render(r: dict[str, Any]) -> str:
             if "shifted" in o:
                 cells = ["/".join(f"{v:.2f}" for v in o[h].values())
                          for h in ("xla", "shifted", "im2col")]
-                lines.append(f"| {o['op']} | x {o['x']}, k {o['kernel']} | " + " | ".join(cells)
+                shape = f"x {tuple(o['x'])}, k {tuple(o['kernel'])}"
+                lines.append(f"| {o['op']} | {shape} | " + " | ".join(cells)
                              + f" | {'/'.join(o['chosen'])} |")
             else:
                 alt = "mask" if "mask" in o else "matmul"
-                lines.append(f"| {o['op']} | {o['x']} | {o['xla']:.2f} | {alt} {o[alt]:.2f} | – "
-                             f"| {alt} |")
+                lines.append(f"| {o['op']} | {tuple(o['x'])} | {o['xla']:.2f} | "
+                             f"{alt} {o[alt]:.2f} | – | {alt} |")
         lines.append("")
     s = r.get("startup")
     if s:
