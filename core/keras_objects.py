@@ -49,8 +49,8 @@ class TaskModel(keras.Model):
         self.network = build_network(self.task_config, self.info, self.provenance)
         if not self.network.built:
             self.network.build((None, *self.info["input_shape"]))
-        # What ``call`` runs: the network's layers, max-pooling moved before monotone
-        # activations (``rewrite``). Held untracked: its variables are the network's, and
+        # What ``call`` runs: the network's layers, max-pooling moved before the ReLU it
+        # alone reads (``rewrite``). Held untracked: its variables are the network's, and
         # saved files and checkpoints hold the network alone.
         object.__setattr__(self, "_executed", executed(self.network))
         # Augmentation runs inside the compiled train step, keyed by its own seed stream

@@ -77,8 +77,8 @@ def _sole_readers(network: Any) -> dict[str, str]:
 
 def pool_first(network: Any) -> Any:
     """A functional model sharing ``network``'s layers in which every max-pooling layer
-    that is the only reader of a monotone activation pools first; ``network`` itself when
-    there is none (or it is not a functional model).
+    that is the only reader of a ReLU, ReLU6 or identity activation (``_monotone``) pools
+    first; ``network`` itself when there is none (or it is not a functional model).
 
     An activation that something else also reads (U-Net's skip connections) keeps its
     place: pooling first would then add work, not save it.
@@ -88,15 +88,18 @@ def pool_first(network: Any) -> Any:
     if not isinstance(network, keras.Model) or not hasattr(network, "_nodes_by_depth"):
         return network
     by_name = {layer.name: layer for layer in network.layers}
-    sole = _sole_readers(network) if any(_max_pool(layer) for layer in network.layers) else {}
-    swap = {name: reader for name, reader in sole.items()
+    kinds = [(_monotone(layer), _max_pool(layer)) for layer in network.layers]
+    if not (any(m for m, _ in kinds) and any(p for _, p in kinds)):
+        return network  # nothing to swap: no need to trace the graph's readers
+    swap = {name: reader for name, reader in _sole_readers(network).items()
             if _monotone(by_name[name]) and _max_pool(by_name[reader])}
     if not swap:
         return network
+    pools = set(swap.values())
     pending: dict[int, tuple[Any, Any]] = {}  # activation output id → (layer, its input)
 
     def call(layer: Any, *args: Any, **kwargs: Any) -> Any:
-        if layer.name in swap.values() and len(args) == 1 and id(args[0]) in pending:
+        if layer.name in pools and len(args) == 1 and id(args[0]) in pending:
             activation, source = pending.pop(id(args[0]))
             return activation(layer(source, **kwargs))
         out = layer(*args, **kwargs)
