@@ -87,7 +87,7 @@ def op_timings(args) -> list[dict[str, Any]]:
                                               args.repeats),
                         "kernel_grad": best_ms(lambda: dk(x, k, g).block_until_ready(),
                                                args.repeats)}
-        row["chosen"] = ops.choose_conv(xs, ks)
+        row["chosen"] = ops.choose_conv(xs, ks, pad)
         rows.append(row)
         log(f"{name}: " + "; ".join(f"{h} " + "/".join(f"{v:.2f}" for v in row[h].values())
                                     for h in ops.FORMULATIONS) + f" ms; chosen {row['chosen']}")
@@ -332,18 +332,19 @@ def render(r: dict[str, Any]) -> str:
     if ops_rows:
         lines += ["Per op, best of repeated calls, ms (forward / input gradient / kernel "
                   "gradient for convolutions; forward + backward otherwise):", "",
-                  "| op | shape | XLA | shifted | im2col | chosen |", "|---|---|---|---|---|---|"]
+                  "| op | shape | XLA | shifted | im2col | s2d | chosen |",
+                  "|---|---|---|---|---|---|---|"]
         for o in ops_rows:
             if "shifted" in o:
-                cells = ["/".join(f"{v:.2f}" for v in o[h].values())
-                         for h in ("xla", "shifted", "im2col")]
+                cells = ["/".join(f"{v:.2f}" for v in o[h].values()) if h in o else "–"
+                         for h in ("xla", "shifted", "im2col", "s2d")]
                 shape = f"x {tuple(o['x'])}, k {tuple(o['kernel'])}"
                 lines.append(f"| {o['op']} | {shape} | " + " | ".join(cells)
                              + f" | {'/'.join(o['chosen'])} |")
             else:
                 alt = "mask" if "mask" in o else "matmul"
                 lines.append(f"| {o['op']} | {tuple(o['x'])} | {o['xla']:.2f} | "
-                             f"{alt} {o[alt]:.2f} | – | {alt} |")
+                             f"{alt} {o[alt]:.2f} | – | – | {alt} |")
         lines.append("")
     s = r.get("startup")
     if s:

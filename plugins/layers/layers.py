@@ -58,8 +58,8 @@ class FastConv2D(keras.layers.Conv2D):
     def convolution_op(self, inputs: Any, kernel: Any) -> Any:
         if not self._supported() or (self.formulation == "auto" and not ops.applies("conv")):
             return super().convolution_op(inputs, kernel)
-        how = (ops.choose_conv(inputs.shape, kernel.shape) if self.formulation == "auto"
-               else self.formulation)
+        how = (ops.choose_conv(inputs.shape, kernel.shape, self.padding)
+               if self.formulation == "auto" else self.formulation)
         # the variable's (autocast) value: custom_vjp functions take arrays only
         kernel = keras.ops.convert_to_tensor(kernel, dtype=inputs.dtype)
         return ops.conv_op(self.padding, *how)(inputs, kernel)

@@ -12,9 +12,11 @@ forward pass one way and each gradient another:
 - ``"shifted"``: Σ over the kh·kw kernel taps of the shifted input times that tap's
   (C_in, C_out) matrix — one fused loop, best when C_in is small;
 - ``"im2col"``: the kh·kw shifted inputs stacked on the channel axis, one matmul with
-  the (kh·kw·C_in, C_out) kernel.
+  the (kh·kw·C_in, C_out) kernel;
+- ``"s2d"``: XLA's convolution of the space-to-depth input (2×2 blocks to channels) with
+  a kernel rearranged to match, output back depth-to-space (even output sizes only).
 
-All three compute the same convolution (up to float summation order). Each kind of layer
+All four compute the same convolution (up to float summation order). Each kind of layer
 uses the formulations here only on the platforms listed in ``PLATFORMS`` (``applies``);
 elsewhere it computes what its Keras parent does (on a GPU, cuDNN's kernels).
 ``bench/gpu.py`` measures each kind both ways.
@@ -30,7 +32,7 @@ import jax.numpy as jnp
 
 from visionhooks.fusion import boundary
 
-FORMULATIONS = ("xla", "shifted", "im2col")
+FORMULATIONS = ("xla", "shifted", "im2col", "s2d")
 
 
 #: Where each kind of fast layer uses the formulations here, by JAX platform: "conv"
@@ -77,7 +79,11 @@ def conv(x, kernel, padding: str, how: str):
                                                    same_padding(kernel.shape[1])]
         return jax.lax.conv_general_dilated(x, kernel, (1, 1), pads,
                                             dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    if how == "s2d":
+        check_s2d(x.shape, kernel.shape, padding)
     xp = _pad(x, kernel.shape, padding)
+    if how == "s2d":
+        return _conv_s2d(xp, kernel)
     taps = _taps(xp, kernel.shape)
     kh, kw, cin, cout = kernel.shape
     if how == "im2col":
@@ -89,6 +95,65 @@ def conv(x, kernel, padding: str, how: str):
         term = tap * flat[t, 0] if cin == 1 else tap @ flat[t]
         out = term if out is None else out + term
     return out
+
+
+def s2d_applies(x_shape: Any, kernel_shape: Any, padding: str) -> bool:
+    """Whether the "s2d" formulation takes this convolution: an even output height and
+    width (its output is computed in 2×2 blocks)."""
+    kh, kw = kernel_shape[:2]
+    ho, wo = ((x_shape[1], x_shape[2]) if padding == "same"
+              else (x_shape[1] - kh + 1, x_shape[2] - kw + 1))
+    return ho > 0 and wo > 0 and ho % 2 == 0 and wo % 2 == 0
+
+
+def check_s2d(x_shape: Any, kernel_shape: Any, padding: str) -> None:
+    """Raise a ValueError naming the shapes where "s2d" does not apply."""
+    if not s2d_applies(x_shape, kernel_shape, padding):
+        raise ValueError(f"The 's2d' formulation needs an even output height and width; "
+                         f"input {tuple(x_shape)} with kernel {tuple(kernel_shape[:2])} and "
+                         f"{padding!r} padding has not. Use one of {list(FORMULATIONS[:3])}.")
+
+
+def _space_to_depth(a):
+    """(N, 2h, 2w, C) → (N, h, w, 4·C), channels ordered (row parity, column parity, C)."""
+    n, h, w, c = a.shape
+    return a.reshape(n, h // 2, 2, w // 2, 2, c).transpose(0, 1, 3, 2, 4, 5).reshape(
+        n, h // 2, w // 2, 4 * c)
+
+
+def _s2d_kernel(kernel):
+    """The (U, U', 4·C_in, 4·C_out) kernel, U = ⌊kh/2⌋ + 1, of the same convolution on
+    space-to-depth input and output: K'[u, v, (r, s, c), (a, b, o)] = k[2u + r − a,
+    2v + s − b, c, o], zero outside k. Built from strided slices of the zero-padded
+    kernel, so its gradient (the fold back onto k) is pads and adds."""
+    kh, kw, cin, cout = kernel.shape
+    uh, uw = kh // 2 + 1, kw // 2 + 1
+    kp = jnp.pad(kernel, ((1, 2 * uh - kh), (1, 2 * uw - kw), (0, 0), (0, 0)))
+    # kp[1 + i] = k[i]; the (r, a) block takes rows 2u + r − a, the (s, b) block columns
+    blocks = jnp.stack([kp[r - a + 1::2][:uh, s - b + 1::2][:, :uw]
+                        for r in range(2) for a in range(2)
+                        for s in range(2) for b in range(2)])
+    blocks = blocks.reshape(2, 2, 2, 2, uh, uw, cin, cout)      # (r, a, s, b, u, v, c, o)
+    return blocks.transpose(4, 5, 0, 2, 6, 1, 3, 7).reshape(uh, uw, 4 * cin, 4 * cout)
+
+
+def _conv_s2d(xp, kernel):
+    """The "valid" convolution of the padded input ``xp`` (even output size) as XLA's
+    convolution of its space-to-depth form with ``_s2d_kernel``, the output back
+    depth-to-space: 4·U·U'/(kh·kw) times the multiply-adds (1.44 for 5×5), but XLA's
+    kernel gradient of it contracts over a quarter of the positions with 16× the channel
+    pairs, a shape its CPU convolution handles far better than one input channel at full
+    resolution (LeNet-5's first layer: 0.57 against 1.45 ms at batch 128)."""
+    kh, kw, cin, cout = kernel.shape
+    n, hp, wp, _ = xp.shape
+    ho, wo = hp - kh + 1, wp - kw + 1
+    uh, uw = kh // 2 + 1, kw // 2 + 1
+    # rows and columns up to 2·(ho/2 + U − 1): a zero tail where kh is even
+    xp = jnp.pad(xp, ((0, 0), (0, ho + 2 * uh - 2 - hp), (0, wo + 2 * uw - 2 - wp), (0, 0)))
+    y = jax.lax.conv_general_dilated(_space_to_depth(xp), _s2d_kernel(kernel), (1, 1),
+                                     "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    y = y.reshape(n, ho // 2, wo // 2, 2, 2, cout).transpose(0, 1, 3, 2, 4, 5)
+    return y.reshape(n, ho, wo, cout)
 
 
 def im2col_input_grad(g, kernel, x_shape, padding: str):
@@ -126,6 +191,8 @@ def conv_op(padding: str, forward: str, input_grad: str, kernel_grad: str):
 
     @jax.custom_vjp
     def f(x, kernel):
+        if "s2d" in (input_grad, kernel_grad):
+            check_s2d(x.shape, kernel.shape, padding)  # now, not first in the backward pass
         y = conv(x, kernel, padding, forward)
         if forward == "shifted":
             # elementwise: XLA would recompute all kh·kw taps inside every consumer (the
@@ -230,7 +297,7 @@ def transpose_conv_stride_eq_kernel(x, kernel):
     return y.transpose(0, 1, 3, 2, 4, 5).reshape(n, h * kh, w * kw, cout)
 
 
-def choose_conv(x_shape: Any, kernel_shape: Any) -> tuple[str, str, str]:
+def choose_conv(x_shape: Any, kernel_shape: Any, padding: str = "valid") -> tuple[str, str, str]:
     """(forward, input gradient, kernel gradient) formulations for a unit-stride
     convolution, from the per-op timings of ``bench/speed.py`` (see ``bench/RESULTS.md``):
 
@@ -240,9 +307,13 @@ def choose_conv(x_shape: Any, kernel_shape: Any) -> tuple[str, str, str]:
       shifted sum at U-Net's 128×128×3 input);
     - input gradient: im2col for up to 8 input channels (LeNet-5's second layer: 1.2 ms
       against 3.1), XLA otherwise (16 channels at 128×128: 11 ms against 74);
-    - kernel gradient: XLA's, the fastest at every measured shape.
+    - kernel gradient: space-to-depth for one input channel and an even output size
+      (LeNet-5's first layer: 0.6 ms against XLA's 1.4), XLA's otherwise (the fastest
+      at every other measured shape: s2d took 1.5 against 1.4 ms for LeNet-5's second
+      layer, 32 against 23 for U-Net's 16 channels at 128×128).
     """
     kh, kw, cin, cout = kernel_shape
     forward = "shifted" if cin == 1 else "xla"
     input_grad = "im2col" if cin <= 8 else "xla"
-    return forward, input_grad, "xla"
+    kernel_grad = "s2d" if cin == 1 and s2d_applies(x_shape, kernel_shape, padding) else "xla"
+    return forward, input_grad, kernel_grad

@@ -40,14 +40,22 @@ def close(a, b, tol=2e-4):
 
 CONVS = [((3, 28, 28, 1), 6, 5, "same"), ((3, 14, 14, 6), 16, 5, "valid"),
          ((2, 9, 13, 3), 4, 3, "same"), ((2, 8, 8, 5), 7, (3, 2), "valid"),
-         ((2, 7, 9, 2), 3, (2, 4), "same")]  # even kernel: "same" pads unevenly
+         ((2, 7, 9, 2), 3, (2, 4), "same"),  # even kernel: "same" pads unevenly
+         ((2, 8, 10, 2), 3, (2, 4), "same"), ((2, 9, 7, 3), 4, (2, 4), "valid"),
+         ((2, 6, 4, 3), 5, 1, "valid")]  # even outputs for "s2d", with even and 1×1 kernels
 
 
 @pytest.mark.parametrize("formulation", ["auto", *[(f,) * 3 for f in ops.FORMULATIONS],
-                                         ("shifted", "im2col", "xla")])
+                                         ("shifted", "im2col", "xla"),
+                                         ("shifted", "im2col", "s2d")])
 @pytest.mark.parametrize("shape, filters, kernel, padding", CONVS)
 def test_conv_matches_keras(shape, filters, kernel, padding, formulation):
     x = jnp.asarray(np.random.default_rng(0).standard_normal(shape), jnp.float32)
+    kernel_shape = (*((kernel, kernel) if isinstance(kernel, int) else kernel), shape[-1])
+    if "s2d" in formulation and not ops.s2d_applies(shape, kernel_shape, padding):
+        with pytest.raises(ValueError, match="'s2d' formulation needs an even output"):
+            FastConv2D(filters, kernel, padding=padding, formulation=formulation)(x)
+        return
     (out_f, g_f), (out_p, g_p) = pair(
         FastConv2D(filters, kernel, padding=padding, formulation=formulation),
         keras.layers.Conv2D(filters, kernel, padding=padding), x)
@@ -64,6 +72,11 @@ def test_conv_falls_back_to_keras_where_no_formulation_applies():
     (out_f, _), (out_p, _) = pair(layer, ref, x)
     close(out_f, out_p)
     assert not layer._supported()
+    # the space-to-depth kernel gradient is chosen only where it applies (even outputs)
+    assert ops.choose_conv((128, 28, 28, 1), (5, 5, 1, 6), "same") == ("shifted", "im2col",
+                                                                       "s2d")
+    assert ops.choose_conv((2, 9, 9, 1), (3, 3, 1, 4), "same")[2] == "xla"
+    assert ops.choose_conv((2, 8, 8, 3), (3, 3, 3, 4), "same")[2] == "xla"
     with pytest.raises(ValueError, match="formulation must be 'auto' or three of"):
         FastConv2D(3, 3, formulation=("xla", "fft", "xla"))
 
