@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from . import __version__
+from . import __version__, backend
 from .errors import VisionhooksError
 from .hookspecs import KINDS
 
@@ -341,6 +341,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    backend.compilation_cache()  # before JAX starts: a warm start compiles nothing
     try:
         return args.func(args)
     except VisionhooksError as exc:

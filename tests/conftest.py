@@ -1,8 +1,10 @@
 """Shared fixtures: a hermetic environment, fresh plugin hosts, fake plugin distributions.
 
 The environment is set here, at import, before anything imports Keras: the JAX backend,
-no downloads ever (``VISIONHOOKS_OFFLINE=1``) and the real MNIST when the checkout sits
-beside ``shared/data`` (else datasets fall back to the bundled sample).
+no downloads ever (``VISIONHOOKS_OFFLINE=1``), no compilation cache under the home folder
+(``VISIONHOOKS_COMPILATION_CACHE=0``; a test that wants one names its own) and the real
+MNIST when the checkout sits beside ``shared/data`` (else datasets fall back to the
+bundled sample).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 os.environ["KERAS_BACKEND"] = "jax"
 os.environ["VISIONHOOKS_OFFLINE"] = "1"
+os.environ["VISIONHOOKS_COMPILATION_CACHE"] = "0"  # CLI runs in tests write no ~/.cache
 _DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 if (_DATA / "mnist.npz").is_file():
     os.environ["VISIONHOOKS_DATA"] = str(_DATA)
