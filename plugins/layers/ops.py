@@ -143,7 +143,9 @@ def _conv_s2d(xp, kernel):
     depth-to-space: 4·U·U'/(kh·kw) times the multiply-adds (1.44 for 5×5), but XLA's
     kernel gradient of it contracts over a quarter of the positions with 16× the channel
     pairs, a shape its CPU convolution handles far better than one input channel at full
-    resolution (LeNet-5's first layer: 0.57 against 1.45 ms at batch 128)."""
+    resolution (LeNet-5's first layer: 0.57 against 1.45 ms at batch 128); and its forward
+    pass beats XLA's direct one for a few input channels (LeNet-5's second layer, U-Net's
+    RGB input)."""
     kh, kw, cin, cout = kernel.shape
     n, hp, wp, _ = xp.shape
     ho, wo = hp - kh + 1, wp - kw + 1
@@ -301,10 +303,11 @@ def choose_conv(x_shape: Any, kernel_shape: Any, padding: str = "valid") -> tupl
     """(forward, input gradient, kernel gradient) formulations for a unit-stride
     convolution, from the per-op timings of ``bench/speed.py`` (see ``bench/RESULTS.md``):
 
-    - forward: the shifted sum for one input channel (LeNet-5's first layer: 0.7 ms
-      against XLA's 5.0 at batch 128); XLA's convolution otherwise (already the fastest
-      with three or more channels, e.g. 8.4 ms against 18 for im2col and 70 for the
-      shifted sum at U-Net's 128×128×3 input);
+    - forward: the shifted sum for one input channel (LeNet-5's first layer: 0.4-0.7 ms
+      against XLA's 5.0 at batch 128); space-to-depth for 2-8 input channels and an even
+      output size (LeNet-5's second layer: 0.7 against 0.9 ms, its training step 4-7%
+      faster; U-Net's 128×128×3 input: 4.0-4.9 against 8.4); XLA's convolution otherwise
+      (16 channels at 128×128: 11 against 16 ms for s2d, 64 for the shifted sum);
     - input gradient: im2col for up to 8 input channels (LeNet-5's second layer: 1.2 ms
       against 3.1), XLA otherwise (16 channels at 128×128: 11 ms against 74);
     - kernel gradient: space-to-depth for one input channel and an even output size
@@ -313,7 +316,8 @@ def choose_conv(x_shape: Any, kernel_shape: Any, padding: str = "valid") -> tupl
       layer, 32 against 23 for U-Net's 16 channels at 128×128).
     """
     kh, kw, cin, cout = kernel_shape
-    forward = "shifted" if cin == 1 else "xla"
+    even = s2d_applies(x_shape, kernel_shape, padding)
+    forward = "shifted" if cin == 1 else "s2d" if cin <= 8 and even else "xla"
     input_grad = "im2col" if cin <= 8 else "xla"
-    kernel_grad = "s2d" if cin == 1 and s2d_applies(x_shape, kernel_shape, padding) else "xla"
+    kernel_grad = "s2d" if cin == 1 and even else "xla"
     return forward, input_grad, kernel_grad

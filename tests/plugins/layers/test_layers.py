@@ -76,7 +76,10 @@ def test_conv_falls_back_to_keras_where_no_formulation_applies():
     assert ops.choose_conv((128, 28, 28, 1), (5, 5, 1, 6), "same") == ("shifted", "im2col",
                                                                        "s2d")
     assert ops.choose_conv((2, 9, 9, 1), (3, 3, 1, 4), "same")[2] == "xla"
-    assert ops.choose_conv((2, 8, 8, 3), (3, 3, 3, 4), "same")[2] == "xla"
+    assert ops.choose_conv((128, 14, 14, 6), (5, 5, 6, 16), "valid") == ("s2d", "im2col",
+                                                                         "xla")
+    assert ops.choose_conv((2, 9, 9, 3), (3, 3, 3, 4), "same")[0] == "xla"  # odd output
+    assert ops.choose_conv((2, 8, 8, 16), (3, 3, 16, 4), "same") == ("xla", "xla", "xla")
     with pytest.raises(ValueError, match="formulation must be 'auto' or three of"):
         FastConv2D(3, 3, formulation=("xla", "fft", "xla"))
 
