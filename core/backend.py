@@ -33,29 +33,53 @@ def compilation_cache() -> str | None:
     """Turn on JAX's persistent compilation cache for this process (the CLI does, before
     JAX starts): every XLA program compiled once — the train step, and each of the small
     programs that initialize variables — is read back on the next run. LeNet-5's
-    ``visionhooks train`` prints its first progress line after 3.5 s warm against 6.6 s
-    cold (2-core CPU; ``bench/RESULTS.md``, "Start-up"); ~0.5 MB a model.
+    ``visionhooks train`` prints its first progress line after 3-4 s warm against 6-8 s
+    without the cache (2-core CPU; ``bench/RESULTS.md``, "Speed (CPU)"); ~0.5 MB a model.
 
     The folder: ``VISIONHOOKS_COMPILATION_CACHE`` if it names one, else
-    ``$XDG_CACHE_HOME/visionhooks/jax`` (``~/.cache/...``); a ``JAX_COMPILATION_CACHE_DIR``
-    of the user's wins. Returns the folder, or None when turned off
-    (``VISIONHOOKS_COMPILATION_CACHE=0``) or when JAX was imported already (it reads these
-    settings at import). JAX keys each entry by the program, the XLA flags and the
-    versions, evicts the least recently used past 1 GiB, and warns (never fails) where the
-    folder cannot be written.
+    ``$XDG_CACHE_HOME/visionhooks/jax/<cpu>`` (``~/.cache/...``), one per kind of CPU, so
+    a home folder shared by different machines never hands one code compiled for another's
+    instruction set; a ``JAX_COMPILATION_CACHE_DIR`` of the user's wins. Returns the
+    folder, or None when turned off (``VISIONHOOKS_COMPILATION_CACHE=0``) or when JAX was
+    imported already (it reads these settings at import). JAX keys each entry by the
+    program, the XLA flags and the versions, and warns (never fails) where the folder
+    cannot be written; with ``filelock`` installed it also evicts the least recently used
+    entries past 1 GiB.
     """
     value = os.environ.get(COMPILATION_CACHE_ENV, "").strip()
     if value.lower() in ("0", "false", "no", "off") or "jax" in sys.modules:
         return None
     if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         return os.environ["JAX_COMPILATION_CACHE_DIR"]
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    path = value or os.path.join(base, "visionhooks", "jax")
+    if value.lower() in ("", "1", "true", "yes", "on"):
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
+                                                                ".cache")
+        path = os.path.join(base, "visionhooks", "jax", _cpu_kind())
+    else:
+        path = value
     os.environ["JAX_COMPILATION_CACHE_DIR"] = path
     # every program, however quick to compile: the many small ones add up to seconds
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
-    os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(1 << 30))
+    if importlib.util.find_spec("filelock") is not None:  # JAX's LRU eviction needs it
+        os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(1 << 30))
     return path
+
+
+def _cpu_kind() -> str:
+    """A short name for this machine's CPU: its architecture and a digest of its feature
+    flags (Linux ``/proc/cpuinfo``; elsewhere ``platform.processor()``)."""
+    import hashlib
+    import platform
+
+    features = platform.processor()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            features = next((line for line in f if line.startswith(("flags", "Features"))),
+                            features)
+    except OSError:
+        pass
+    digest = hashlib.sha256(features.encode()).hexdigest()[:12]
+    return f"{platform.machine() or 'cpu'}-{digest}"
 
 
 def select_jax() -> None:

@@ -111,7 +111,8 @@ def check_s2d(x_shape: Any, kernel_shape: Any, padding: str) -> None:
     if not s2d_applies(x_shape, kernel_shape, padding):
         raise ValueError(f"The 's2d' formulation needs an even output height and width; "
                          f"input {tuple(x_shape)} with kernel {tuple(kernel_shape[:2])} and "
-                         f"{padding!r} padding has not. Use one of {list(FORMULATIONS[:3])}.")
+                         f"{padding!r} padding has not. Use one of "
+                         f"{[f for f in FORMULATIONS if f != 's2d']}.")
 
 
 def _space_to_depth(a):
@@ -299,7 +300,7 @@ def transpose_conv_stride_eq_kernel(x, kernel):
     return y.transpose(0, 1, 3, 2, 4, 5).reshape(n, h * kh, w * kw, cout)
 
 
-def choose_conv(x_shape: Any, kernel_shape: Any, padding: str = "valid") -> tuple[str, str, str]:
+def choose_conv(x_shape: Any, kernel_shape: Any, padding: str) -> tuple[str, str, str]:
     """(forward, input gradient, kernel gradient) formulations for a unit-stride
     convolution, from the per-op timings of ``bench/speed.py`` (see ``bench/RESULTS.md``):
 
@@ -316,7 +317,9 @@ def choose_conv(x_shape: Any, kernel_shape: Any, padding: str = "valid") -> tupl
       layer, 32 against 23 for U-Net's 16 channels at 128×128).
     """
     kh, kw, cin, cout = kernel_shape
-    even = s2d_applies(x_shape, kernel_shape, padding)
+    # even outputs only; and kernels of 3×3 and up, where it costs 1.44-1.78× the
+    # multiply-adds (4× for 1×1, unmeasured)
+    even = s2d_applies(x_shape, kernel_shape, padding) and kh >= 3 and kw >= 3
     forward = "shifted" if cin == 1 else "s2d" if cin <= 8 and even else "xla"
     input_grad = "im2col" if cin <= 8 else "xla"
     kernel_grad = "s2d" if cin == 1 and even else "xla"

@@ -75,8 +75,11 @@ def _cache_setting(extra_env: dict[str, str]) -> list[str]:
 
 def test_the_compilation_cache_folder_follows_the_environment(tmp_path):
     xdg = str(tmp_path / "xdg")
-    default = os.path.join(xdg, "visionhooks", "jax")
+    default = os.path.join(xdg, "visionhooks", "jax", backend._cpu_kind())
     assert _cache_setting({"XDG_CACHE_HOME": xdg}) == [default, default, "0"]
+    for on in ("1", "true", "on"):  # "on" words mean the default folder, not a folder "1"
+        assert _cache_setting({"XDG_CACHE_HOME": xdg,
+                               backend.COMPILATION_CACHE_ENV: on})[0] == default
     mine = str(tmp_path / "mine")
     assert _cache_setting({backend.COMPILATION_CACHE_ENV: mine}) == [mine, mine, "0"]
     assert _cache_setting({backend.COMPILATION_CACHE_ENV: "0"}) == ["None", "None", "None"]

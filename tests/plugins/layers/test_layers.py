@@ -40,9 +40,10 @@ def close(a, b, tol=2e-4):
 
 CONVS = [((3, 28, 28, 1), 6, 5, "same"), ((3, 14, 14, 6), 16, 5, "valid"),
          ((2, 9, 13, 3), 4, 3, "same"), ((2, 8, 8, 5), 7, (3, 2), "valid"),
-         ((2, 7, 9, 2), 3, (2, 4), "same"),  # even kernel: "same" pads unevenly
-         ((2, 8, 10, 2), 3, (2, 4), "same"), ((2, 9, 7, 3), 4, (2, 4), "valid"),
-         ((2, 6, 4, 3), 5, 1, "valid")]  # even outputs for "s2d", with even and 1×1 kernels
+         ((2, 7, 9, 2), 3, (2, 4), "same")]  # even kernel: "same" pads unevenly
+#: Even outputs for "s2d" with even and 1×1 kernels (its other cases are in CONVS).
+S2D_CONVS = [((2, 8, 10, 2), 3, (2, 4), "same"), ((2, 9, 7, 3), 4, (2, 4), "valid"),
+             ((2, 6, 4, 3), 5, 1, "valid")]
 
 
 @pytest.mark.parametrize("formulation", ["auto", *[(f,) * 3 for f in ops.FORMULATIONS],
@@ -50,6 +51,17 @@ CONVS = [((3, 28, 28, 1), 6, 5, "same"), ((3, 14, 14, 6), 16, 5, "valid"),
                                          ("shifted", "im2col", "s2d")])
 @pytest.mark.parametrize("shape, filters, kernel, padding", CONVS)
 def test_conv_matches_keras(shape, filters, kernel, padding, formulation):
+    check_conv(shape, filters, kernel, padding, formulation)
+
+
+@pytest.mark.parametrize("formulation", [("s2d",) * 3, ("shifted", "im2col", "s2d")])
+@pytest.mark.parametrize("shape, filters, kernel, padding", S2D_CONVS)
+def test_s2d_conv_matches_keras_with_even_and_1x1_kernels(shape, filters, kernel, padding,
+                                                          formulation):
+    check_conv(shape, filters, kernel, padding, formulation)
+
+
+def check_conv(shape, filters, kernel, padding, formulation):
     x = jnp.asarray(np.random.default_rng(0).standard_normal(shape), jnp.float32)
     kernel_shape = (*((kernel, kernel) if isinstance(kernel, int) else kernel), shape[-1])
     if "s2d" in formulation and not ops.s2d_applies(shape, kernel_shape, padding):
@@ -80,6 +92,7 @@ def test_conv_falls_back_to_keras_where_no_formulation_applies():
                                                                          "xla")
     assert ops.choose_conv((2, 9, 9, 3), (3, 3, 3, 4), "same")[0] == "xla"  # odd output
     assert ops.choose_conv((2, 8, 8, 16), (3, 3, 16, 4), "same") == ("xla", "xla", "xla")
+    assert ops.choose_conv((2, 8, 8, 3), (1, 1, 3, 4), "valid")[0] == "xla"  # 4× the work
     with pytest.raises(ValueError, match="formulation must be 'auto' or three of"):
         FastConv2D(3, 3, formulation=("xla", "fft", "xla"))
 
