@@ -81,9 +81,8 @@ def conv(x, kernel, padding: str, how: str):
                                             dimension_numbers=("NHWC", "HWIO", "NHWC"))
     if how == "s2d":
         check_s2d(x.shape, kernel.shape, padding)
+        return _conv_s2d(_pad(x, kernel.shape, padding), kernel)
     xp = _pad(x, kernel.shape, padding)
-    if how == "s2d":
-        return _conv_s2d(xp, kernel)
     taps = _taps(xp, kernel.shape)
     kh, kw, cin, cout = kernel.shape
     if how == "im2col":
@@ -122,6 +121,13 @@ def _space_to_depth(a):
         n, h // 2, w // 2, 4 * c)
 
 
+def _depth_to_space(y):
+    """(N, h, w, bh, bw, C) → (N, h·bh, w·bw, C): each pixel's bh×bw block laid out in
+    place (the inverse of ``_space_to_depth`` for 2×2 blocks)."""
+    n, h, w, bh, bw, c = y.shape
+    return y.transpose(0, 1, 3, 2, 4, 5).reshape(n, h * bh, w * bw, c)
+
+
 def _s2d_kernel(kernel):
     """The (U, U', 4·C_in, 4·C_out) kernel, U = ⌊kh/2⌋ + 1, of the same convolution on
     space-to-depth input and output: K'[u, v, (r, s, c), (a, b, o)] = k[2u + r − a,
@@ -155,8 +161,7 @@ def _conv_s2d(xp, kernel):
     xp = jnp.pad(xp, ((0, 0), (0, ho + 2 * uh - 2 - hp), (0, wo + 2 * uw - 2 - wp), (0, 0)))
     y = jax.lax.conv_general_dilated(_space_to_depth(xp), _s2d_kernel(kernel), (1, 1),
                                      "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
-    y = y.reshape(n, ho // 2, wo // 2, 2, 2, cout).transpose(0, 1, 3, 2, 4, 5)
-    return y.reshape(n, ho, wo, cout)
+    return _depth_to_space(y.reshape(n, ho // 2, wo // 2, 2, 2, cout))
 
 
 def im2col_input_grad(g, kernel, x_shape, padding: str):
@@ -294,10 +299,7 @@ def transpose_conv_stride_eq_kernel(x, kernel):
     Returns:
         (N, H·kh, W·kw, C_out).
     """
-    n, h, w, cin = x.shape
-    kh, kw, cout, _ = kernel.shape
-    y = jnp.einsum("nhwi,aboi->nhwabo", x, kernel)
-    return y.transpose(0, 1, 3, 2, 4, 5).reshape(n, h * kh, w * kw, cout)
+    return _depth_to_space(jnp.einsum("nhwi,aboi->nhwabo", x, kernel))
 
 
 def choose_conv(x_shape: Any, kernel_shape: Any, padding: str) -> tuple[str, str, str]:
@@ -319,8 +321,8 @@ def choose_conv(x_shape: Any, kernel_shape: Any, padding: str) -> tuple[str, str
     kh, kw, cin, cout = kernel_shape
     # even outputs only; and kernels of 3×3 and up, where it costs 1.44-1.78× the
     # multiply-adds (4× for 1×1, unmeasured)
-    even = s2d_applies(x_shape, kernel_shape, padding) and kh >= 3 and kw >= 3
-    forward = "shifted" if cin == 1 else "s2d" if cin <= 8 and even else "xla"
+    s2d = s2d_applies(x_shape, kernel_shape, padding) and kh >= 3 and kw >= 3
+    forward = "shifted" if cin == 1 else "s2d" if cin <= 8 and s2d else "xla"
     input_grad = "im2col" if cin <= 8 else "xla"
-    kernel_grad = "s2d" if cin == 1 and even else "xla"
+    kernel_grad = "s2d" if cin == 1 and s2d else "xla"
     return forward, input_grad, kernel_grad
