@@ -109,6 +109,15 @@ def test_max_pool_matches_keras_including_ties(shape):
     np.testing.assert_array_equal(other(x), keras.layers.MaxPooling2D(3, 1, "same")(x))
 
 
+def test_max_pool_gradient_skips_a_window_holding_nan():
+    x = np.arange(32, dtype=np.float32).reshape(1, 4, 4, 2)
+    x[0, 1, 0, 0] = np.nan  # in the first window of channel 0
+    _, grad = jax.vjp(FastMaxPooling2D(2), jnp.asarray(x))
+    g = np.asarray(grad(jnp.ones((1, 2, 2, 2), jnp.float32))[0])
+    assert not g[0, :2, :2, 0].any()
+    assert g[0, 1, 1, 1] == 1 and g.sum() == 7  # every other window: its maximum
+
+
 @pytest.mark.parametrize("kernel, activation", [(2, None), (3, "relu")])
 def test_transposed_conv_matches_keras(kernel, activation):
     x = jnp.asarray(np.random.default_rng(2).standard_normal((2, 5, 7, 4)), jnp.float32)
