@@ -279,16 +279,17 @@ def _window_first_max(x, m):
 def _pool_fwd(x):
     # Training: the NHWC form, whose fusions with the backward pass measured fastest, and
     # as the residual each window's first maximum (a quarter-size int8 array) instead of
-    # the input: the compares run once, beside the forward reduction that feeds them.
+    # the input. The boundary keeps XLA from fusing the index into the backward's
+    # upsampled select, which would recompute each window's compares four times.
     m = _pool_nhwc(x)
-    return m, _window_first_max(x, m)
+    return boundary((m, _window_first_max(x, m)), x)
 
 
 def _pool_bwd(first, g):
     # Each window's gradient goes to its first maximum in row-major order (as XLA's
     # select_and_scatter does; nowhere for a window holding a NaN): one elementwise select
-    # over the upsampled gradient. LeNet-5's train step: 6.0 ms against 6.2 when the
-    # backward recomputed the maxima from the saved input (U-Net 681 vs 729 ms).
+    # over the upsampled gradient (bench/RESULTS.md: LeNet-5's train step 5-9% faster than
+    # recomputing the maxima from the saved input, U-Net's 6%).
     n, h2, w2, c = first.shape
     pos = ((jnp.arange(2 * h2)[:, None] % 2) * 2 + jnp.arange(2 * w2)[None, :] % 2)
     return (jnp.where(pos[None, :, :, None] == _up2(first), _up2(g), 0.0).astype(g.dtype),)
