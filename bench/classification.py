@@ -50,7 +50,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import default_data_path, machine, versions, write_section  # noqa: E402
+from common import as_float, default_data_path, machine, versions, write_section  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -190,6 +190,7 @@ def run_plain(name: str, spec: dict[str, Any], data: Any, epochs: int,
     import keras
 
     x, y = data.train
+    x = as_float(x)  # plain Keras takes float32 in [0, 1], as its users feed it
     t0 = time.perf_counter()
     keras.utils.set_random_seed(SEED)
     p = model_params(name, spec["model_config"])
@@ -212,7 +213,8 @@ def run_plain(name: str, spec: dict[str, Any], data: Any, epochs: int,
            "weight_shapes": [tuple(w.shape) for w in model.weights]}
     if evaluate:
         t1 = time.perf_counter()
-        res = model.evaluate(*data.test, batch_size=BATCH, return_dict=True, verbose=0)
+        res = model.evaluate(as_float(data.test.x), data.test.y, batch_size=BATCH,
+                             return_dict=True, verbose=0)
         out["eval_s"] = time.perf_counter() - t1
         out["accuracy"] = float(res["accuracy"])
         out["test_loss"] = float(res["loss"])
@@ -309,7 +311,7 @@ def run_torch_lenet5(spec: dict[str, Any], data: Any, epochs: int) -> dict[str, 
         features = units
     layers.append(nn.Linear(features, data.info.num_classes))
     net = nn.Sequential(*layers)
-    x = torch.from_numpy(np.ascontiguousarray(data.train.x.transpose(0, 3, 1, 2)))
+    x = torch.from_numpy(np.ascontiguousarray(as_float(data.train.x).transpose(0, 3, 1, 2)))
     y = torch.from_numpy(data.train.y.astype(np.int64))
     n = len(x)
     steps = math.ceil(n / BATCH)
@@ -347,7 +349,8 @@ def run_torch_lenet5(spec: dict[str, Any], data: Any, epochs: int) -> dict[str, 
     fit_s = time.perf_counter() - t0
     net.eval()
     with torch.no_grad():
-        xt = torch.from_numpy(np.ascontiguousarray(data.test.x.transpose(0, 3, 1, 2)))
+        xt = torch.from_numpy(np.ascontiguousarray(
+            as_float(data.test.x).transpose(0, 3, 1, 2)))
         pred = torch.cat([net(xt[i:i + 1000]).argmax(1) for i in range(0, len(xt), 1000)])
     acc = float((pred.numpy() == data.test.y).mean())
     ips = n * (len(ends) - 1) / (ends[-1] - ends[0]) if len(ends) > 1 else None
@@ -507,7 +510,7 @@ def measure_overheads(name: str, spec: dict[str, Any], data: Any, epochs: int,
     # The TaskModel wrapper vs its inner network, same compile, same batch.
     import visionhooks as vh
 
-    x, y = data.train.x[:BATCH], data.train.y[:BATCH]
+    x, y = as_float(data.train.x[:BATCH]), data.train.y[:BATCH]  # both take float32
     task = vh.compose(task="classification", model=name, model_config=spec["model_config"],
                       optimizer=spec["optimizer"], data=data, seed=SEED)
     keras.utils.set_random_seed(SEED)

@@ -23,6 +23,23 @@ def default_data_path() -> str | None:
     return str(cand) if cand.is_file() else None
 
 
+def as_float(x: Any) -> Any:
+    """Images as a reference framework takes them: float32 in [0, 1] (datasets read from
+    8-bit files keep uint8, which visionhooks scales inside its compiled step)."""
+    import numpy as np
+
+    x = np.asarray(x)
+    return x / np.float32(255) if x.dtype == np.uint8 else x
+
+
+def as_uint8(x: Any) -> Any:
+    """Images as uint8 (0-255), from float32 in [0, 1] or as they are."""
+    import numpy as np
+
+    x = np.asarray(x)
+    return x if x.dtype == np.uint8 else np.round(x * 255).astype(np.uint8)
+
+
 def machine() -> dict[str, Any]:
     model = "unknown"
     try:

@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
-from common import (RESULTS, default_data_path, machine, machine_line, versions,  # noqa: E402
-                    write_section)
+from common import (RESULTS, as_float, as_uint8, default_data_path, machine,  # noqa: E402
+                    machine_line, versions, write_section)
 from speed import fit_rate, torch_fit_rate, torch_lenet, torch_unet  # noqa: E402
 
 TITLE = "## Speed (GPU)"
@@ -211,6 +211,7 @@ def measure(setup: dict[str, Any], args, device: str) -> dict[str, Any]:
     log(f"{setup['model']} batch {setup['batch']}: {len(data.train)} images "
         f"({time.perf_counter() - t0:.1f} s)")
     x, y = data.train
+    x = as_float(x)  # the float column; uint8 has its own (below)
     kinds = setup.get("kinds", ())
     variants = [("framework", {}, ())]
     if kinds:  # the CPU formulations on this device: all of them, then one kind at a time
@@ -235,7 +236,7 @@ def measure(setup: dict[str, Any], args, device: str) -> dict[str, Any]:
             log(f"  {name}: train {row[name]:,.1f}, inference {row[name + '_infer']:,.1f} "
                 f"images/s ({row[name + '_s']:.1f} s)")
             if name == "framework":  # the same images as uint8, scaled on the device
-                u8 = np.round(x * 255).astype(np.uint8)
+                u8 = as_uint8(x)
                 row["framework_infer_uint8"] = vh_infer_rate(task, u8, setup["infer_batch"])
                 log(f"  uint8 inference {row['framework_infer_uint8']:,.1f} images/s")
         except Exception:  # keep measuring the other variants and rows

@@ -17,8 +17,10 @@ from ..config import DataInfo
 
 @dataclass
 class Split:
-    """One split: ``x`` images (N, H, W, C) float32 in [0, 1], ``y`` targets per the data
-    model. Unpacks as ``x, y = split``."""
+    """One split: ``x`` images (N, H, W, C), uint8 as read from 8-bit files (``Task``
+    scales them inside the compiled step: a quarter of the bytes to gather and copy each
+    batch) or float32 in [0, 1]; ``y`` targets per the data model. Unpacks as
+    ``x, y = split``."""
 
     x: np.ndarray
     y: Any

@@ -80,9 +80,8 @@ def build(config: ImageFolderConfig, info: None = None) -> Dataset:
     channels = 1 if config.color_mode == "grayscale" else 3
     info = DataInfo(task="classification", input_shape=(*config.image_size, channels),
                     num_classes=len(classes), class_names=tuple(classes))
-    scale = np.float32(255.0)
-    return Dataset("image-folder", Split(x_train.astype(np.float32) / scale, y_train),
-                   Split(x_test.astype(np.float32) / scale, y_test), info, str(root))
+    return Dataset("image-folder", Split(x_train, y_train), Split(x_test, y_test), info,
+                   str(root))  # uint8 pixels, as read
 
 
 def _remap(y: np.ndarray, present: list[str], classes: list[str]) -> np.ndarray:

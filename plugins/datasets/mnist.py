@@ -126,7 +126,7 @@ def build(config: MNISTConfig, info: None = None) -> Dataset:
 
     def split(name: str, size: int | None) -> Split:
         x, y = a[f"x_{name}"][:size], a[f"y_{name}"][:size]
-        return Split((x[..., None].astype(np.float32) / np.float32(255.0)), y.astype(np.int32))
+        return Split(np.ascontiguousarray(x[..., None]), y.astype(np.int32))  # uint8, as stored
 
     return Dataset("mnist", split("train", config.train_size), split("test", config.test_size),
                    INFO, source)

@@ -128,11 +128,8 @@ def _assemble(name: str, items: list[_Item], classes: list[str], index: dict[Any
     if test_fraction > 0 and n >= 2:
         n_test = min(max(n_test, 1), n - 1)
     test, train = np.sort(order[:n_test]), np.sort(order[n_test:])
-    scale = np.float32(255.0)
-
-    def split(idx: np.ndarray) -> Split:
-        return Split(x[idx].astype(np.float32) / scale,
-                     {"boxes": boxes[idx], "labels": labels[idx]})
+    def split(idx: np.ndarray) -> Split:  # uint8 pixels, as read
+        return Split(x[idx], {"boxes": boxes[idx], "labels": labels[idx]})
 
     info = DataInfo(task="detection", input_shape=(h, w, 3), num_classes=len(classes),
                     class_names=tuple(classes), box_format="rel_center_xywh",

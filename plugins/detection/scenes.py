@@ -90,7 +90,8 @@ def tight_boxes(patches: np.ndarray) -> np.ndarray:
 
 def make_scenes(digits: np.ndarray, labels: np.ndarray, n: int,
                 config: MNISTDetectionConfig, split: str = "train") -> dict[str, np.ndarray]:
-    """Draw ``n`` scenes from ``digits`` (N, 28, 28) float32 in [0, 1] and their ``labels``.
+    """Draw ``n`` scenes from ``digits`` (N, 28, 28), uint8 or float32 in [0, 1], and their
+    ``labels``.
 
     Returns a dict: ``images`` (n, S, S, 1) float32, ``boxes`` (n, M, 4) rel_center_xywh,
     ``labels`` (n, M) int32 padded with -1 (boxes with 0), and the layout that made them:
@@ -101,7 +102,8 @@ def make_scenes(digits: np.ndarray, labels: np.ndarray, n: int,
     check_config(config)
     if split not in _SPLIT_ID:
         raise ValueError(f"split must be 'train' or 'test'. Received: {split!r}")
-    digits = np.asarray(digits, np.float32)
+    digits = np.asarray(digits)
+    digits = digits / np.float32(255) if digits.dtype == np.uint8 else digits.astype(np.float32)
     if digits.ndim == 4 and digits.shape[-1] == 1:
         digits = digits[..., 0]
     if digits.ndim != 3 or len(digits) != len(labels) or not len(digits):

@@ -21,7 +21,8 @@ def _plt():
 
 
 def _show(image: np.ndarray) -> tuple[np.ndarray, str | None]:
-    img = np.clip(np.asarray(image, np.float32), 0, 1)
+    img = np.asarray(image)
+    img = img / np.float32(255) if img.dtype == np.uint8 else np.clip(img.astype(np.float32), 0, 1)
     if img.ndim == 3 and img.shape[-1] == 1:
         return img[..., 0], "gray"
     if img.ndim == 3 and img.shape[-1] != 3:
@@ -64,7 +65,7 @@ def saliency_figure(images: np.ndarray, maps: np.ndarray, path: str | Path,
 
 def image_grid(images: np.ndarray, path: str | Path, titles: Sequence[str] | None = None,
                cols: int = 8, suptitle: str | None = None) -> Path:
-    """A grid of (N, H, W[, C]) images in [0, 1] with optional titles."""
+    """A grid of (N, H, W[, C]) images (float in [0, 1] or uint8) with optional titles."""
     plt = _plt()
     n = len(images)
     cols = min(cols, n)

@@ -43,7 +43,8 @@ def check_config(config: MNISTSegmentationConfig) -> None:
 
 def make_scenes(digits: np.ndarray, labels: np.ndarray, n: int,
                 config: MNISTSegmentationConfig, split: str = "train") -> dict[str, np.ndarray]:
-    """Draw ``n`` scenes from ``digits`` (N, 28, 28[, 1]) float32 in [0, 1] and ``labels``.
+    """Draw ``n`` scenes from ``digits`` (N, 28, 28[, 1]), uint8 or float32 in [0, 1], and
+    ``labels``.
 
     Returns a dict: ``images`` (n, S, S, 1) float32, ``masks`` (n, S, S) int32 in 0..10,
     and the layout that made them: ``sources`` (n, M) indices into ``digits`` (-1 for no
@@ -53,7 +54,8 @@ def make_scenes(digits: np.ndarray, labels: np.ndarray, n: int,
     check_config(config)
     if split not in _SPLIT_ID:
         raise ValueError(f"split must be 'train' or 'test'. Received: {split!r}")
-    digits = np.asarray(digits, np.float32)
+    digits = np.asarray(digits)
+    digits = digits / np.float32(255) if digits.dtype == np.uint8 else digits.astype(np.float32)
     if digits.ndim == 4 and digits.shape[-1] == 1:
         digits = digits[..., 0]
     labels = np.asarray(labels).astype(np.int32)

@@ -122,8 +122,8 @@ def _image_size(path: Path) -> tuple[int, int]:
 def build(config: MaskFolderConfig, info: Any = None) -> Dataset:
     """Build the ``mask-folder`` dataset (``info`` is unused: data defines it).
 
-    Returns a ``Dataset`` whose splits are ``(images, masks)``: images (N, H, W, C) float32
-    in [0, 1] (C = 3 for ``rgb``, 1 for ``grayscale``), masks (N, H, W) int32 class ids,
+    Returns a ``Dataset`` whose splits are ``(images, masks)``: images (N, H, W, C) uint8
+    as read (C = 3 for ``rgb``, 1 for ``grayscale``), masks (N, H, W) int32 class ids,
     with (H, W) = ``image_size``; files in sorted stem order within each split.
 
     Raises:
@@ -191,7 +191,6 @@ def build(config: MaskFolderConfig, info: Any = None) -> Dataset:
     order = np.random.default_rng(config.seed).permutation(n)
     is_test = np.zeros(n, bool)
     is_test[order[:n_test]] = True
-    x = x.astype(np.float32) / np.float32(255.0)
     channels = 1 if config.color_mode == "grayscale" else 3
     data_info = DataInfo(task="segmentation", input_shape=(height, width, channels),
                          num_classes=num_classes)

@@ -134,8 +134,8 @@ def test_splits_follow_the_data_model(places):
     raw = np.load(path)
     ds = load_quietly(train_size=5)
     x, y = ds.train
-    assert x.shape == (5, 28, 28, 1) and x.dtype == np.float32 and y.dtype == np.int32
-    assert np.array_equal(x[..., 0], raw["x_train"][:5] / np.float32(255))
+    assert x.shape == (5, 28, 28, 1) and x.dtype == np.uint8 and y.dtype == np.int32
+    assert np.array_equal(x[..., 0], raw["x_train"][:5])  # pixels as stored
     assert np.array_equal(y, raw["y_train"][:5])
     assert len(ds.test) == 6 and ds.test.take(2).x.shape == (2, 28, 28, 1)
     assert ds.info.class_names == tuple("0123456789")
@@ -195,7 +195,7 @@ def test_conftest_points_at_the_real_mnist():
     assert ds.source == str(REAL)
     assert (len(ds.train), len(ds.test)) == (50, 10)
     assert set(np.unique(ds.train.y)) <= set(range(10))
-    assert 0.0 <= ds.train.x.min() and ds.train.x.max() <= 1.0
+    assert ds.train.x.dtype == np.uint8 and ds.train.x.max() > 1  # 0-255, as stored
 
 
 # -- image-folder --------------------------------------------------------------------
@@ -229,7 +229,7 @@ def test_image_folder_one_folder_per_class(tmp_path):
     ds = load_folder(path=str(tmp_path), image_size=(8, 6), test_fraction=0.2)
     assert ds.info.class_names == ("cat", "dog") and ds.info.input_shape == (8, 6, 3)
     assert ds.train.x.shape == (8, 8, 6, 3) and ds.test.x.shape == (2, 8, 6, 3)
-    assert ds.train.x.dtype == np.float32 and ds.train.x.max() <= 1.0
+    assert ds.train.x.dtype == np.uint8 and ds.train.x.max() > 200  # pixels as read
     assert sorted(ds.test.y.tolist()) == [0, 1]  # stratified: one of each
     for split in (ds.train, ds.test):  # labels belong to the right images
         assert np.array_equal(dominant(split.x), np.where(split.y == 0, 0, 2))

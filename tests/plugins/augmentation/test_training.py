@@ -32,7 +32,7 @@ def test_training_draws_new_augmentations_each_step_and_only_in_training(mnist_s
     steps = 2 * 128 // BATCH
     np.testing.assert_array_equal(np.asarray(task.model.augment_seed.state.value),
                                   start + [0, steps])
-    x = mnist_small.test.images[:16]
+    x = mnist_small.test.images[:16] / np.float32(255)  # the network takes floats
     # predict and evaluate see the images as they are
     np.testing.assert_allclose(task.predict(x, raw=True),
                                np.asarray(task.network(x, training=False)), atol=1e-6)

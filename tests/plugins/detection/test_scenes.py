@@ -34,7 +34,7 @@ def sample():
 
 
 def digits_of(split):
-    return split.x[..., 0], split.y
+    return split.x[..., 0] / np.float32(255), split.y  # MNIST keeps uint8
 
 
 def render_alone(digits, layout, i, j, size):

@@ -298,3 +298,14 @@ def test_segmentation_region_targets():
     assert seg.explain(x, "gradients")["maps"].shape == (2, 16, 16)
     with pytest.raises(DataError, match="region must be"):
         seg.explain(x, "saliency", target={"class": 1, "region": region[:4]})
+
+
+def test_image_grid_draws_uint8_images_as_their_floats(tmp_path):
+    from PIL import Image
+
+    from visionhooks.plugins.interpretation.figures import image_grid
+
+    x = np.random.default_rng(0).integers(0, 256, (2, 12, 12, 1), dtype=np.uint8)
+    a = image_grid(x, tmp_path / "a.png", cols=2)
+    b = image_grid(x / np.float32(255), tmp_path / "b.png", cols=2)
+    np.testing.assert_array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b)))

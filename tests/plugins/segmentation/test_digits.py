@@ -62,7 +62,7 @@ def test_build_shapes_dtypes_and_info():
 
 
 def test_masks_match_the_pasted_digits_later_ones_winning(sample):
-    x, labels = sample.train.x[..., 0], sample.train.y
+    x, labels = sample.train.x[..., 0] / np.float32(255), sample.train.y  # MNIST keeps uint8
     config = cfg(min_digits=2, max_digits=4, image_size=48)
     scenes = digits.make_scenes(x, labels, 64, config, "train")
     overlapping = 0

@@ -46,8 +46,7 @@ def test_reads_matches_resizes_and_splits(tmp_path):
     assert ds.name == "mask-folder"
     assert len(ds.train) == 6 and len(ds.test) == 2
     x, y = ds.train
-    assert x.shape == (6, 12, 20, 3) and x.dtype == np.float32
-    assert 0 <= x.min() and x.max() <= 1
+    assert x.shape == (6, 12, 20, 3) and x.dtype == np.uint8  # pixels as read
     assert y.shape == (6, 12, 20) and y.dtype == np.int32
     info = ds.info
     assert info.task == "segmentation" and info.input_shape == (12, 20, 3)
@@ -59,7 +58,7 @@ def test_reads_matches_resizes_and_splits(tmp_path):
         for img, m in zip(split.x, split.y):
             i = next(k for k, e in expected.items()
                      if np.array_equal(m, e) and k not in seen
-                     and np.allclose(img, _bilinear(images, k), atol=1 / 255))
+                     and np.array_equal(img, _bilinear(images, k)))
             seen.append(i)
     assert sorted(seen) == list(range(8))  # disjoint splits covering every file
 
@@ -68,7 +67,7 @@ def _bilinear(images, i):
     path = next(images.glob(f"tile_{i}.*"))
     with Image.open(path) as im:
         a = np.asarray(im.convert("RGB").resize((20, 12), Image.Resampling.BILINEAR))
-    return a.astype(np.float32) / 255
+    return a
 
 
 def test_split_follows_the_seed(tmp_path):
