@@ -18,13 +18,16 @@ def boundary(tree: Any, runtime_value: Any) -> Any:
 
     On CPU: ``lax.cond`` on a predicate read from ``runtime_value`` (any array XLA cannot
     constant-fold, e.g. a seed or the input), whose branches both return ``tree`` (one
-    adds 0), so the result never depends on the predicate. On other backends: an
-    optimization barrier. Outside ``jit`` it costs one small conditional.
+    adds 0), so the result never depends on the predicate. On other backends, with
+    several devices (reading one element of a sharded value would add a collective per
+    boundary and step) or an empty ``runtime_value``: an optimization barrier. Outside
+    ``jit`` it costs one small conditional.
     """
     import jax
     import jax.numpy as jnp
 
-    if jax.default_backend() != "cpu":
+    if (jax.default_backend() != "cpu" or jax.device_count() > 1
+            or jnp.size(runtime_value) == 0):
         return jax.lax.optimization_barrier(tree)
     flag = jnp.ravel(runtime_value)[-1] != 0
     return jax.lax.cond(flag, lambda t: t,

@@ -126,7 +126,11 @@ def build(config: MNISTConfig, info: None = None) -> Dataset:
 
     def split(name: str, size: int | None) -> Split:
         x, y = a[f"x_{name}"][:size], a[f"y_{name}"][:size]
-        return Split(np.ascontiguousarray(x[..., None]), y.astype(np.int32))  # uint8, as stored
+        if x.dtype == np.uint8:  # Keras' layout: kept as stored, scaled by the task
+            x = x[..., None] if size is None else x[..., None].copy()  # no view of the rest
+        else:  # other pixel types (0-255): float32 in [0, 1], as the data model asks
+            x = x[..., None].astype(np.float32) / np.float32(255.0)
+        return Split(x, y.astype(np.int32))
 
     return Dataset("mnist", split("train", config.train_size), split("test", config.test_size),
                    INFO, source)

@@ -241,7 +241,8 @@ def conv_op(padding: str, forward: str, input_grad: str, kernel_grad: str):
 def max_pool_2x2(x):
     """2×2 max pooling with stride 2 ("valid": an odd last row or column is dropped), with
     a backward pass that routes each gradient to the first maximum of its window (as
-    XLA's ``select_and_scatter`` does) through a one-hot mask instead."""
+    XLA's ``select_and_scatter`` does) from that maximum's index, saved by the forward
+    pass."""
     n, h, w, c = x.shape
     return _pool(x[:, : h // 2 * 2, : w // 2 * 2, :])  # JAX pads the gradient of the crop
 
@@ -288,8 +289,8 @@ def _pool_fwd(x):
 def _pool_bwd(first, g):
     # Each window's gradient goes to its first maximum in row-major order (as XLA's
     # select_and_scatter does; nowhere for a window holding a NaN): one elementwise select
-    # over the upsampled gradient (bench/RESULTS.md: LeNet-5's train step 5-9% faster than
-    # recomputing the maxima from the saved input, U-Net's 6%).
+    # over the upsampled gradient (bench/RESULTS.md: LeNet-5's train step 3-9% faster than
+    # when the backward recomputed the maxima from the saved input).
     n, h2, w2, c = first.shape
     pos = ((jnp.arange(2 * h2)[:, None] % 2) * 2 + jnp.arange(2 * w2)[None, :] % 2)
     return (jnp.where(pos[None, :, :, None] == _up2(first), _up2(g), 0.0).astype(g.dtype),)

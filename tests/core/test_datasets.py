@@ -139,6 +139,16 @@ def test_splits_follow_the_data_model(places):
     assert np.array_equal(y, raw["y_train"][:5])
     assert len(ds.test) == 6 and ds.test.take(2).x.shape == (2, 28, 28, 1)
     assert ds.info.class_names == tuple("0123456789")
+    assert x.base is None or x.base.size == x.size  # a copy, not a view of all 13 images
+
+
+def test_pixels_stored_as_another_type_become_floats(places):
+    data, _ = places
+    pixels = np.random.default_rng(0).integers(0, 256, (3, 28, 28)).astype(np.float64)
+    write_mnist(data / "mnist.npz", 3, x_train=pixels)
+    x = load_quietly().train.x
+    assert x.dtype == np.float32 and x.max() <= 1.0
+    np.testing.assert_array_equal(x[..., 0], (pixels / 255).astype(np.float32))
 
 
 def _garbage(p):

@@ -26,3 +26,13 @@ def test_a_boundary_is_transparent_to_grad_and_vmap():
     x = jnp.linspace(-2, 2, 12).reshape(3, 4)
     np.testing.assert_allclose(jax.grad(lambda v: jnp.sum(boundary(v, v) ** 2))(x), 2 * x)
     np.testing.assert_array_equal(jax.vmap(lambda v: boundary(v, v))(x), x)
+
+
+def test_a_boundary_adds_no_conditional_with_an_empty_value_or_several_devices(monkeypatch):
+    x = jnp.ones((0, 4, 4, 1))
+    np.testing.assert_array_equal(jax.jit(boundary)(x, x), x)  # nothing to read a flag from
+    y = jnp.ones((2, 3))
+    assert "cond" in str(jax.make_jaxpr(lambda a: boundary(a, a))(y))
+    # several devices: no predicate read from a (possibly sharded) value
+    monkeypatch.setattr(jax, "device_count", lambda *a: 2)
+    assert "cond" not in str(jax.make_jaxpr(lambda a: boundary(a, a))(y))  # a new trace

@@ -110,6 +110,12 @@ def test_max_pool_matches_keras_including_ties(shape):
     np.testing.assert_array_equal(other(x), keras.layers.MaxPooling2D(3, 1, "same")(x))
 
 
+@pytest.mark.parametrize("shape", [(1, 1, 4, 1), (0, 4, 4, 2)])
+def test_max_pool_gradient_of_an_empty_output(shape):
+    out, grad = jax.vjp(FastMaxPooling2D(2), jnp.ones(shape))
+    assert out.size == 0 and grad(out)[0].shape == shape
+
+
 def test_max_pool_gradient_skips_a_window_holding_nan():
     x = np.arange(32, dtype=np.float32).reshape(1, 4, 4, 2)
     x[0, 1, 0, 0] = np.nan  # in the first window of channel 0
