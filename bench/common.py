@@ -26,10 +26,9 @@ def default_data_path() -> str | None:
 def as_float(x: Any) -> Any:
     """Images as a reference framework takes them: float32 in [0, 1] (datasets read from
     8-bit files keep uint8, which visionhooks scales inside its compiled step)."""
-    import numpy as np
+    from visionhooks.tasktype import float_images
 
-    x = np.asarray(x)
-    return x / np.float32(255) if x.dtype == np.uint8 else x
+    return float_images(x)
 
 
 def as_uint8(x: Any) -> Any:

@@ -128,6 +128,16 @@ class Evaluator:
         raise NotImplementedError
 
 
+def float_images(x: Any) -> np.ndarray:
+    """Images as float32: uint8 pixels divided by 255 (one pass, one new array), other
+    dtypes cast with their values kept. The host-side twin of the scaling ``Task`` does
+    inside the compiled step."""
+    x = np.asarray(x)
+    if x.dtype == np.uint8:
+        return np.divide(x, np.float32(255.0), dtype=np.float32)
+    return x.astype(np.float32, copy=False)
+
+
 def check_images(x: Any, input_shape: tuple[int, int, int] | None,
                  keep_uint8: bool = False) -> np.ndarray:
     """See ``TaskType.check_images``."""
@@ -148,8 +158,8 @@ def check_images(x: Any, input_shape: tuple[int, int, int] | None,
         raise DataError(f"images have shape {tuple(x.shape[1:])} but the model expects "
                         f"{tuple(input_shape)} (H, W, C). Resize the images or compose the "
                         f"task with input_shape={tuple(x.shape[1:])}.")
-    if x.dtype == np.uint8:  # one pass, one new array
-        return x if keep_uint8 else np.divide(x, np.float32(255.0), dtype=np.float32)
+    if x.dtype == np.uint8:
+        return x if keep_uint8 else float_images(x)
     if x.dtype == bool or not (np.issubdtype(x.dtype, np.floating)
                                or np.issubdtype(x.dtype, np.integer)):
         raise DataError(f"images must be uint8 or float in [0, 1]. Received: dtype={x.dtype}")

@@ -128,6 +128,7 @@ def _assemble(name: str, items: list[_Item], classes: list[str], index: dict[Any
     if test_fraction > 0 and n >= 2:
         n_test = min(max(n_test, 1), n - 1)
     test, train = np.sort(order[:n_test]), np.sort(order[n_test:])
+
     def split(idx: np.ndarray) -> Split:  # uint8 pixels, as read
         return Split(x[idx], {"boxes": boxes[idx], "labels": labels[idx]})
 

@@ -10,6 +10,8 @@ from typing import Sequence
 
 import numpy as np
 
+from visionhooks.tasktype import float_images
+
 
 def _plt():
     import matplotlib
@@ -21,8 +23,7 @@ def _plt():
 
 
 def _show(image: np.ndarray) -> tuple[np.ndarray, str | None]:
-    img = np.asarray(image)
-    img = img / np.float32(255) if img.dtype == np.uint8 else np.clip(img.astype(np.float32), 0, 1)
+    img = np.clip(float_images(image), 0, 1)
     if img.ndim == 3 and img.shape[-1] == 1:
         return img[..., 0], "gray"
     if img.ndim == 3 and img.shape[-1] != 3:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from visionhooks import ConfigError, DataInfo
+from visionhooks.tasktype import float_images
 from visionhooks.datasets import Dataset, Split
 
 from .config import MNISTSegmentationConfig
@@ -54,8 +55,7 @@ def make_scenes(digits: np.ndarray, labels: np.ndarray, n: int,
     check_config(config)
     if split not in _SPLIT_ID:
         raise ValueError(f"split must be 'train' or 'test'. Received: {split!r}")
-    digits = np.asarray(digits)
-    digits = digits / np.float32(255) if digits.dtype == np.uint8 else digits.astype(np.float32)
+    digits = float_images(digits)
     if digits.ndim == 4 and digits.shape[-1] == 1:
         digits = digits[..., 0]
     labels = np.asarray(labels).astype(np.int32)
