@@ -40,13 +40,12 @@ class ClassificationTask(TaskType):
                                 f"{y[bad[0]]!r}")
         elif not np.issubdtype(y.dtype, np.integer):
             raise DataError(f"labels must be integer class ids. Received: dtype={y.dtype}")
-        y = y.astype(np.int32)
-        out = (y < 0) | (y >= c)
+        out = (y < 0) | (y >= c)  # before the cast, which would wrap huge ids into range
         if out.any():
             i = int(np.nonzero(out)[0][0])
             raise DataError(f"label {i} is {int(y[i])}, outside the valid range 0..{c - 1} "
                             f"({c} classes); {int(out.sum())} labels are out of range")
-        return y
+        return y.astype(np.int32)
 
     def explain_targets(self, outputs: np.ndarray, target: Any = None) -> np.ndarray:
         """Class ids (N,): ``target`` (one id, a name, or one per image), else the

@@ -50,15 +50,18 @@ class DetectionTask(TaskType):
         if len(boxes) != n:
             raise DataError(f"{n} images but targets for {len(boxes)}")
         if not np.issubdtype(labels.dtype, np.integer):
+            if not np.issubdtype(labels.dtype, np.floating):
+                raise DataError(f"labels must be integer class ids (-1 for padding). "
+                                f"Received: dtype={labels.dtype}")
             if not np.isfinite(labels).all() or (labels != np.round(labels)).any():
                 raise DataError("labels must be integer class ids (-1 for padding)")
-        labels = labels.astype(np.int32)
         c = self.info.num_classes
-        bad = (labels < -1) | (labels >= c)
+        bad = (labels < -1) | (labels >= c)  # before the cast, which would wrap huge ids
         if bad.any():
             i, j = np.argwhere(bad)[0]
-            raise DataError(f"image {i}, box {j}: label {labels[i, j]} is outside 0..{c - 1} "
-                            f"(-1 marks padding)")
+            raise DataError(f"image {i}, box {j}: label {int(labels[i, j])} is outside "
+                            f"0..{c - 1} (-1 marks padding)")
+        labels = labels.astype(np.int32)
         real = labels >= 0
         finite = np.isfinite(boxes).all(-1)
         if (real & ~finite).any():

@@ -40,14 +40,13 @@ class SegmentationTask(TaskType):
                                 f"class ids")
         elif not np.issubdtype(y.dtype, np.integer):
             raise DataError(f"masks must be integer class ids. Received: dtype={y.dtype}")
-        y = y.astype(np.int32)
         c = self.info.num_classes
-        out = (y < 0) | (y >= c)
+        out = (y < 0) | (y >= c)  # before the cast, which would wrap huge ids into range
         if out.any():
             i, r, col = np.argwhere(out)[0]
-            raise DataError(f"mask {i}, pixel ({r}, {col}): class {y[i, r, col]} is outside "
-                            f"0..{c - 1} ({c} classes)")
-        return y
+            raise DataError(f"mask {i}, pixel ({r}, {col}): class {int(y[i, r, col])} is "
+                            f"outside 0..{c - 1} ({c} classes)")
+        return y.astype(np.int32)
 
     def explain_targets(self, outputs: np.ndarray, target: Any = None) -> dict[str, np.ndarray]:
         """``{"class": (N,), "region": (N, H, W) float}``: the class whose summed score is

@@ -45,6 +45,10 @@ def test_accepted_label_forms(kind, y):
     (np.zeros((3, 2, 2), int), 3, "labels must have shape (N,)"),
     (np.zeros((3, 3), int), 3, "labels must have shape (N,) (or one-hot (N, 4))"),
     (np.array(["a", "b", "c"]), 3, "Received: dtype=<U1"),
+    # checked before the cast to int32, which would wrap these into the valid range
+    (np.array([0, 2**32 + 1, 1]), 3, "label 1 is 4294967297, outside"),
+    (np.array([0, 2**64 - 1, 1], np.uint64), 3, "label 1 is 18446744073709551615, outside"),
+    (np.array([0.0, 1e20, 1.0]), 3, "label 1 is 100000000000000000000, outside"),
 ])
 def test_bad_labels_name_the_problem(kind, y, n, message):
     with pytest.raises(DataError) as exc:

@@ -44,6 +44,11 @@ def test_bad_boxes_are_named_by_image_and_box(toy_detection):
         (bad({("boxes", 3, 0): [1.2, 0.5, 0.1, 0.1]}), "image 3, box 0.*center outside"),
         (bad({("labels", 0, 0): 7}), "image 0, box 0: label 7 is outside 0..1"),
     ]
+    # checked before the cast to int32, which would wrap it to class 1
+    huge = {k: v.astype(np.int64) if k == "labels" else v for k, v in good.items()}
+    huge["labels"][1, 0] = 2**32 + 1
+    cases.append((huge, "image 1, box 0: label 4294967297 is outside"))
+    cases.append(({**good, "labels": good["labels"].astype(str)}, "Received: dtype=<U"))
     for y, message in cases:
         with pytest.raises(vh.DataError, match=message):
             task.fit(x, y, epochs=1, verbose=0, checkpoint=False)

@@ -37,7 +37,10 @@ def test_bad_masks_are_named(data):
     cases = [(y[:, :8], "shape \\(N, 16, 16\\)"), (y[:3], "40 images but 3 masks"),
              (np.where(np.arange(16) == 5, 2, y), "mask 0, pixel \\(0, 5\\): class 2 is "
                                                    "outside 0..1"),
-             (y.astype(np.float32) + 0.5, "mask 0 holds non-integer")]
+             (y.astype(np.float32) + 0.5, "mask 0 holds non-integer"),
+             # checked before the cast to int32, which would wrap it to class 1
+             (np.where(np.arange(16) == 5, 2**32 + 1, y.astype(np.int64)),
+              "class 4294967297 is outside")]
     for bad, message in cases:
         with pytest.raises(vh.DataError, match=message):
             task.fit(x, bad, epochs=1, verbose=0, checkpoint=False)
