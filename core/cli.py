@@ -350,6 +350,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `visionhooks schema | head`
         sys.stderr.close()
         return 0
+    except (FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
+        # e.g. --run-dir or --figures naming a file: the OS's message names the path
+        print(f"visionhooks: error: {exc.strerror}: {exc.filename!r}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("visionhooks: interrupted (checkpoints of finished epochs are kept; use "
               "--resume)", file=sys.stderr)

@@ -134,6 +134,18 @@ class TrainConfig(BaseModel):
         "float32", description="Keras dtype policy the model is built with")
 
 
+def train_options(train: TrainConfig, where: str, **given: Any) -> TrainConfig:
+    """``train`` with the values a call passed (None keeps the config's), checked by the
+    rules of the config's ``train`` section: ``fit(batch_size=0)`` fails as the file would."""
+    given = {k: v for k, v in given.items() if v is not None}
+    if not given:
+        return train
+    try:
+        return TrainConfig.model_validate({**train.model_dump(), **given})
+    except pydantic.ValidationError as exc:
+        raise ConfigError(f"invalid {where}: {exc}") from exc
+
+
 class TaskConfig(BaseModel):
     """A whole task: task type, model, loss, postprocessor, metrics, augmentations,
     optimizer, training options and (for the CLI) its data."""

@@ -19,7 +19,7 @@ import numpy as np
 from . import backend
 from .building import _SINGLE, _kind, build_augmenter, build_network, building_with, resolve
 from .composition import compose, resolve_info
-from .config import DataInfo, TaskConfig, parse_task_config
+from .config import DataInfo, TaskConfig, parse_task_config, train_options
 from .errors import CheckpointError, ConfigError, DataError, IncompatibleComponentsError
 from .manager import Host
 from .manager import host as default_host
@@ -242,7 +242,7 @@ class Task:
         Args:
             data: a split or an ``(x, y)`` pair (or images, with ``y``).
             epochs, batch_size, validation_split, steps_per_execution: default to the
-                config's ``train`` section.
+                config's ``train`` section, and are checked by its rules.
             validation_data: a split or ``(x, y)`` evaluated after each epoch.
             run_dir: folder for checkpoints (one per epoch, atomic) and the final model;
                 defaults to ``train.run_dir`` or ``runs/<task>-<model>-<time>``.
@@ -256,13 +256,15 @@ class Task:
         it, and only process 0 keeps checkpoints and the model.
         """
         tc = self.config.train
-        epochs = tc.epochs if epochs is None else epochs
-        batch_size = tc.batch_size if batch_size is None else batch_size
-        split = tc.validation_split if validation_split is None else validation_split
-        spe = tc.steps_per_execution if steps_per_execution is None else steps_per_execution
-        if epochs < 1 or batch_size < 1:
-            raise ConfigError(f"epochs and batch_size must be >= 1. Received: epochs={epochs}, "
-                              f"batch_size={batch_size}")
+        opts = train_options(tc, "fit() arguments", epochs=epochs, batch_size=batch_size,
+                             validation_split=validation_split,
+                             steps_per_execution=steps_per_execution)
+        epochs, batch_size = opts.epochs, opts.batch_size
+        split, spe = opts.validation_split, opts.steps_per_execution
+        if isinstance(callbacks, (str, bytes)) or not all(
+                hasattr(c, "set_model") for c in callbacks):
+            raise ConfigError(f"callbacks must be a list of keras.callbacks.Callback. "
+                              f"Received: {callbacks!r}")
         x, y = self._xy(data, y, "training data")
         val = None if validation_data is None else self._xy(validation_data, None,
                                                              "validation_data")
@@ -282,7 +284,7 @@ class Task:
             run_dir = tc.run_dir or Path("runs") / (
                 f"{self.config.task.name}-{self.config.model.name}-"
                 f"{datetime.datetime.now():%Y%m%d-%H%M%S}")
-        self.run_dir = Path(run_dir)
+        self.run_dir = _folder(run_dir, "run_dir")
         scratch = None
         if not is_main_process() and checkpoint:
             # Saving takes part in collectives, so every process saves; only process 0
@@ -389,8 +391,9 @@ class Task:
         """Loss and every metric on a split: streaming Keras metrics and evaluators."""
         if y is None and hasattr(data, "test") and hasattr(data, "train"):
             data = data.test
+        batch_size = train_options(self.config.train, "evaluate() arguments",
+                                   batch_size=batch_size).batch_size
         x, y = self._xy(data, y, "evaluation data")
-        batch_size = batch_size or self.config.train.batch_size
         if not getattr(self.model, "compiled", False):
             self._compile(1, 1, 1)
         with self._distributed():  # batches split over the devices the model lives on
@@ -413,10 +416,11 @@ class Task:
 
     def predict(self, images: Any, *, batch_size: int | None = None, raw: bool = False) -> Any:
         """Postprocessed predictions (a dict of arrays); ``raw=True`` gives model outputs."""
+        batch_size = train_options(self.config.train, "predict() arguments",
+                                   batch_size=batch_size).batch_size
         x = self.task_type.check_images(images, keep_uint8=True)  # TaskModel scales uint8
         with self._distributed():
-            outputs = self.model.predict(x, verbose=0,
-                                         batch_size=batch_size or self.config.train.batch_size)
+            outputs = self.model.predict(x, verbose=0, batch_size=batch_size)
         return outputs if raw else self.postprocessor(outputs)
 
     def explain(self, images: Any, method: str = "saliency", *, target: Any = None,
@@ -458,7 +462,7 @@ class Task:
         if y is None and hasattr(data, "test") and hasattr(data, "train"):
             data = data.test
         x, y = self._xy(data, y, "figure data", keep_uint8=False)  # figures draw floats
-        out = Path(out_dir)
+        out = _folder(out_dir, "figures folder")
         out.mkdir(parents=True, exist_ok=True)
         return self.task_type.figures(self, x, y, out)
 
@@ -473,6 +477,15 @@ class Task:
         self.model.save(tmp)
         tmp.replace(path)
         return path
+
+
+def _folder(path: str | Path, what: str) -> Path:
+    """``path`` as a folder to write into; a file there is an error now, not after
+    training."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{what} {str(path)!r} is a file, not a folder")
+    return path
 
 
 def _slice(y: Any, sl: Any) -> Any:

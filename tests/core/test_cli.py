@@ -144,6 +144,18 @@ def test_train_errors_name_the_problem(capsys, tmp_path):
     assert code == 2 and "not found" in err
 
 
+def test_a_file_system_refusal_is_one_line_naming_the_path(capsys, monkeypatch, tmp_path):
+    import visionhooks.cli as cli
+
+    def refuse(args):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "run"))
+
+    monkeypatch.setattr(cli, "cmd_plugins", refuse)
+    code, _, err = run(capsys, "plugins")
+    assert code == 2
+    assert err.strip() == f"visionhooks: error: Permission denied: {str(tmp_path / 'run')!r}"
+
+
 def test_detection_train_evaluate_predict(capsys, tmp_path):
     """The same commands drive a detection task: mAP printed, figures written, readable
     predictions."""

@@ -101,6 +101,32 @@ def test_fit_and_evaluate_reject_bad_data_before_training(task, tmp_path, make, 
         task.evaluate(x, y)
 
 
+@pytest.mark.parametrize("call, message", [
+    (lambda t, x, y, d: t.fit(x, y, validation_split=1.5, run_dir=d, verbose=0),
+     "invalid fit() arguments.*validation_split.*less than 1"),
+    (lambda t, x, y, d: t.fit(x, y, epochs=1.5, run_dir=d, verbose=0),
+     "fit() arguments.*epochs.*fractional part"),
+    (lambda t, x, y, d: t.fit(x, y, steps_per_execution=0, run_dir=d, verbose=0),
+     "steps_per_execution.*greater than or equal to 1"),
+    (lambda t, x, y, d: t.fit(x, y, batch_size=0, run_dir=d, verbose=0), "batch_size"),
+    (lambda t, x, y, d: t.fit(x, y, callbacks="x", run_dir=d, verbose=0),
+     "callbacks must be a list of keras.callbacks.Callback"),
+    (lambda t, x, y, d: t.evaluate(x, y, batch_size=0), "invalid evaluate() arguments"),
+    (lambda t, x, y, d: t.predict(x, batch_size=-1), "invalid predict() arguments"),
+    (lambda t, x, y, d: t.predict(x, batch_size=2.5), "batch_size.*fractional part"),
+    (lambda t, x, y, d: t.fit(x, y, run_dir=d / "file", verbose=0),
+     "run_dir .* is a file, not a folder"),
+    (lambda t, x, y, d: t.figures((x, y), d / "file"), "figures folder .* is a file"),
+])
+def test_bad_call_arguments_are_config_errors_before_anything_runs(task, tmp_path, call,
+                                                                   message):
+    (tmp_path / "file").write_text("")
+    x, y = good_xy()
+    with pytest.raises(vh.ConfigError, match="(?s)" + message.replace("()", r"\(\)")):
+        call(task, x, y, tmp_path)
+    assert not (tmp_path / "checkpoints").exists()  # nothing trained
+
+
 def test_predict_rejects_bad_images(task):
     with pytest.raises(DataError, match="the batch of images is empty"):
         task.predict(np.zeros((0, 28, 28, 1), np.float32))
