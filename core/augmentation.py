@@ -69,6 +69,9 @@ class Pipeline:
 
 
 def _specs(augment: Sequence[Any]) -> list[ComponentSpec]:
+    if isinstance(augment, (str, bytes, dict)):
+        raise ConfigError(f"augment is a list of augmentations, e.g. [{augment!r}]. "
+                          f"Received: {augment!r}")
     try:
         specs = [ComponentSpec.model_validate(a) for a in augment]
     except Exception as exc:
@@ -227,6 +230,9 @@ def augment(batch: Any, augment: Sequence[Any], *, seed: int = 0,
     """
     import jax
 
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) \
+            or not 0 <= seed < 2**32:
+        raise ConfigError(f"seed must be an integer in [0, 2**32). Received: {seed!r}")
     data = _as_batch(batch)
     n, h, w, ch = data["images"].shape
     fn = compile_pipeline(augment, input_shape=(h, w, ch), batch_size=n,

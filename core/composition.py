@@ -46,7 +46,7 @@ def resolve_info(config: TaskConfig, host: Host, data: Any, input_shape: Sequenc
                           f"or {', '.join(m + '=...' for m in missing)}")
     try:
         return DataInfo(task=config.task.name, input_shape=tuple(values["input_shape"]),
-                        num_classes=int(values["num_classes"]),
+                        num_classes=values["num_classes"],  # 2.5 is an error, not 2
                         class_names=tuple(class_names or ()))
     except Exception as exc:
         raise ConfigError(f"invalid data description: {exc}") from exc
@@ -70,10 +70,11 @@ def compose(task: str, model: str, *, model_config: dict[str, Any] | None = None
         cfg["loss"] = loss
     if postprocess is not None:
         cfg["postprocess"] = postprocess
+    # a lone name or dict is refused by the config ("a valid list"), not split into letters
     if metrics is not None:
-        cfg["metrics"] = list(metrics)
+        cfg["metrics"] = metrics if isinstance(metrics, (str, bytes, dict)) else list(metrics)
     if augment:
-        cfg["augment"] = list(augment)
+        cfg["augment"] = augment if isinstance(augment, (str, bytes, dict)) else list(augment)
     if optimizer:
         cfg["optimizer"] = optimizer
     if train:

@@ -161,7 +161,7 @@ class TaskConfig(BaseModel):
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     data: ComponentSpec | None = None
-    seed: int | None = 0
+    seed: int | None = Field(0, ge=0, lt=2**32)
 
     @model_validator(mode="after")
     def _required_names(self) -> TaskConfig:

@@ -18,6 +18,7 @@ class ClassificationTask(TaskType):
     default_postprocessor = "labels"
     default_metrics = ("accuracy", "confusion")
     prediction_keys = ("labels", "scores", "probabilities")
+    min_classes = 2
 
     def check_targets(self, y: Any, n: int) -> np.ndarray:
         """Integer labels in [0, num_classes); (N, 1) is flattened, one-hot is decoded."""

@@ -19,6 +19,7 @@ class SegmentationTask(TaskType):
     default_postprocessor = "masks"
     default_metrics = ("mean_iou", "pixel_accuracy", "iou")
     prediction_keys = ("masks", "probabilities")
+    min_classes = 2  # binary is the 2-class case
 
     def check_targets(self, y: Any, n: int) -> np.ndarray:
         y = np.asarray(y)

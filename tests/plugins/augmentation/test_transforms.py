@@ -199,3 +199,8 @@ def test_bad_batches_and_specs_are_named():
         vh.augment(batch, [{"name": "zoom", "min_scale": 2, "max_scale": 1}])
     with pytest.raises(ConfigError, match="need a 'name'"):
         vh.augment(batch, [{"max_degrees": 3}])
+    with pytest.raises(ConfigError, match="augment is a list of augmentations, e.g. \\['flip'\\]"):
+        vh.augment(batch, "flip")  # not split into the letters f, l, i, p
+    for seed in ("a", -1, 2**32, 1.5):
+        with pytest.raises(ConfigError, match="seed must be an integer in \\[0, 2\*\*32\\)"):
+            vh.augment(batch, ["flip"], seed=seed)

@@ -127,6 +127,20 @@ def test_bad_call_arguments_are_config_errors_before_anything_runs(task, tmp_pat
     assert not (tmp_path / "checkpoints").exists()  # nothing trained
 
 
+@pytest.mark.parametrize("kwargs, message", [
+    ({"num_classes": 2.5}, "num_classes.*fractional part"),
+    ({"num_classes": 1}, "a classification task needs at least 2 classes"),
+    ({"augment": "flip"}, "augment.*a valid list"),
+    ({"metrics": "accuracy"}, "metrics.*a valid list"),
+    ({"seed": -1}, "seed.*greater than or equal to 0"),
+    ({"seed": 2**40}, "seed.*less than 4294967296"),
+])
+def test_compose_arguments_are_checked_not_coerced(kwargs, message):
+    kwargs = {"input_shape": (8, 8, 1), "num_classes": 3, **kwargs}
+    with pytest.raises(vh.ConfigError, match="(?s)" + message):
+        vh.compose(task="classification", model="mlp", **kwargs)
+
+
 def test_predict_rejects_bad_images(task):
     with pytest.raises(DataError, match="the batch of images is empty"):
         task.predict(np.zeros((0, 28, 28, 1), np.float32))
