@@ -83,6 +83,8 @@ class Task:
 
         check_augmentations(self.augment_components, self.task_type.target, config.task.name)
         self.postprocessor = self.components["postprocess"].build(config.postprocess.params, info)
+        with self._distributed():  # a metric that cannot serve this data fails now, not in fit
+            self._build_metrics()
         keras = backend.keras()
         if model is None:
             from .keras_objects import TaskModel

@@ -175,9 +175,17 @@ class DetectionTask(TaskType):
         """Resolve ``anchors = "auto"`` (k-means with IoU distance on the training boxes
         when data is given, else defaults) and copy the anchors into the model, loss and
         postprocessor parameters that take them."""
+        from visionhooks.config import validate_params
+
+        from .config import DetectionTaskConfig
+
         task = dict(config["task"])
-        k = int(task.get("num_anchors", 2))
-        anchors = task.get("anchors", "auto")
+        given = {k: v for k, v in task.items() if k != "name"}
+        checked = validate_params(DetectionTaskConfig, given, f"task {task.get('name')!r}")
+        k, anchors = checked.num_anchors, checked.anchors
+        if anchors != "auto" and "num_anchors" in given and k != len(anchors):
+            raise ConfigError(f"num_anchors={k} but {len(anchors)} anchors are given; give "
+                              f"the anchors alone (their number is num_anchors)")
         if anchors == "auto":
             train = getattr(data, "train", None)
             if train is not None:

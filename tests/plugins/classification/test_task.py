@@ -134,6 +134,7 @@ def test_bad_call_arguments_are_config_errors_before_anything_runs(task, tmp_pat
     ({"metrics": "accuracy"}, "metrics.*a valid list"),
     ({"seed": -1}, "seed.*greater than or equal to 0"),
     ({"seed": 2**40}, "seed.*less than 4294967296"),
+    ({"metrics": [{"name": "top_k_accuracy", "k": 3}]}, "k=3 and 3 classes is always 1"),
 ])
 def test_compose_arguments_are_checked_not_coerced(kwargs, message):
     kwargs = {"input_shape": (8, 8, 1), "num_classes": 3, **kwargs}
@@ -177,7 +178,9 @@ def test_labels_postprocessor():
     assert np.allclose(out["scores"], [0.6, 0.7, 0.5])
     top = parts.Labels(LabelsConfig(top_k=2), INFO)(PROBS)["top_k"]
     assert top.tolist() == [[1, 2], [0, 1], [3, 2]]
-    assert parts.Labels(LabelsConfig(top_k=9), INFO)(PROBS)["top_k"].shape == (3, 4)
+    assert parts.Labels(LabelsConfig(top_k=4), INFO)(PROBS)["top_k"].shape == (3, 4)
+    with pytest.raises(vh.ConfigError, match="top_k=9 is more than the 4 classes"):
+        parts.Labels(LabelsConfig(top_k=9), INFO)
 
 
 def test_confusion_evaluator_against_numpy():

@@ -27,6 +27,22 @@ def test_auto_anchors_come_from_the_training_boxes_and_reach_model_and_loss(toy_
         compose(toy_detection, loss={"name": "yolo", "anchors": [[0.5, 0.5], [0.2, 0.2]]})
 
 
+@pytest.mark.parametrize("task, message", [
+    ({"anchors": [[0.1, 0.1], [0.2, 0.2]], "num_anchors": 3}, "num_anchors=3 but 2 anchors"),
+    ({"anchors": [[0.1]]}, "invalid config for task 'detection'.*anchors"),
+    ({"anchors": "Auto"}, "invalid config for task 'detection'.*anchors"),
+    ({"anchors": [[-0.1, 0.2]]}, "task 'detection'.*relative to the image, in \\(0, 1\\]"),
+])
+def test_bad_anchors_are_named_on_the_task(task, message):
+    with pytest.raises(vh.ConfigError, match="(?s)" + message):
+        vh.compose(task={"name": "detection", **task}, model="yolov1-tiny", num_classes=2,
+                   model_config=TINY, input_shape=(48, 48, 1))
+    given = vh.compose(task={"name": "detection", "anchors": [[0.1, 0.1], [0.2, 0.2]],
+                             "num_anchors": 2}, model="yolov1-tiny", num_classes=2,
+                       model_config=TINY, input_shape=(48, 48, 1))
+    assert given.config.model.params["anchors"] == [[0.1, 0.1], [0.2, 0.2]]
+
+
 def test_bad_boxes_are_named_by_image_and_box(toy_detection):
     task = compose(toy_detection)
     x = toy_detection.train.x[:4]
