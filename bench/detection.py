@@ -88,7 +88,7 @@ def best_of(fn, repeat: int) -> float:
 
 
 def bench_nms() -> list[dict[str, Any]]:
-    from visionhooks.plugins.detection.nms import nms
+    from visionhooks.plugins.detection.suppression import nms
 
     try:
         import torch

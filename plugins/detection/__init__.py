@@ -12,7 +12,8 @@ from typing import Any
 
 _EXPORTS = {
     "convert_boxes": "boxes", "box_area": "boxes", "box_iou": "boxes", "clip_boxes": "boxes",
-    "FORMATS": "boxes", "nms": "nms", "batched_nms": "nms", "nms_reference": "nms",
+    "FORMATS": "boxes", "nms": "suppression", "batched_nms": "suppression",
+    "nms_reference": "suppression",
     "evaluate_coco": "metrics", "voc_ap50": "voc_ap", "kmeans_anchors": "anchors",
     "decode": "postprocess", "detect": "postprocess",
     "draw_detections": "draw", "nms_figure": "draw",

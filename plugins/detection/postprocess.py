@@ -61,7 +61,7 @@ def _detect_fn(num_anchors: int, max_outputs: int, per_class: bool):
     import jax
     import jax.numpy as jnp
 
-    from .nms import _nms_sorted
+    from .suppression import _nms_sorted
 
     def one(boxes, scores, nms_classes, classes, iou_t, score_t):
         kept, count = _nms_sorted(boxes, scores, nms_classes, jnp.ones(scores.shape, bool),

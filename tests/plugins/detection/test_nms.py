@@ -4,7 +4,7 @@ in the same order, on random and clustered boxes; per-class and batched forms ag
 import numpy as np
 import pytest
 
-from visionhooks.plugins.detection.nms import batched_nms, nms, nms_reference
+from visionhooks.plugins.detection.suppression import batched_nms, nms, nms_reference
 
 
 def random_boxes(rng, n, clustered=False):
@@ -87,3 +87,10 @@ def test_empty_and_bad_inputs():
         nms(np.zeros((3, 4)), np.zeros(4))
     with pytest.raises(ValueError, match="NaN"):
         nms(np.array([[0, 0, np.nan, 1]]), np.ones(1))
+
+
+def test_the_package_exports_the_function_even_after_its_module_was_imported():
+    import visionhooks.plugins.detection.postprocess  # noqa: F401  (imports the module)
+    from visionhooks.plugins.detection import nms as exported
+
+    assert exported is nms and callable(exported)
