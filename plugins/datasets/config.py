@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, PositiveInt, model_validator
 
 from visionhooks.config import ComponentConfig
 
@@ -26,13 +26,21 @@ class MNISTConfig(ComponentConfig):
     train_size: int | None = Field(None, ge=1, description="keep the first N train images")
     test_size: int | None = Field(None, ge=1, description="keep the first N test images")
 
+    @model_validator(mode="after")
+    def _sample_or_path(self) -> MNISTConfig:
+        if self.full is False and self.path:
+            raise ValueError(f"full=false asks for the bundled sample, so path={self.path!r} "
+                             f"would be ignored; drop one of them")
+        return self
+
 
 class ImageFolderConfig(ComponentConfig):
     """Images in ``path/<class>/*`` (split by ``test_fraction``) or in
     ``path/train/<class>/*`` and ``path/test/<class>/*``."""
 
     path: str
-    image_size: tuple[int, int] = Field((64, 64), description="(height, width) after resizing")
+    image_size: tuple[PositiveInt, PositiveInt] = Field(
+        (64, 64), description="(height, width) after resizing")
     color_mode: Literal["rgb", "grayscale"] = "rgb"
     test_fraction: float = Field(0.2, ge=0.0, lt=1.0)
     seed: int = 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, Union
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from visionhooks import ComponentConfig
 
@@ -127,7 +127,7 @@ class VOCConfig(ComponentConfig):
     """Pascal VOC: ``Annotations/*.xml`` and ``JPEGImages`` (or ``images``)."""
 
     path: str
-    image_size: tuple[int, int] = (224, 224)
+    image_size: tuple[PositiveInt, PositiveInt] = (224, 224)
     classes: tuple[str, ...] | None = None
     max_boxes: int = Field(50, ge=1)
     test_fraction: float = Field(0.2, ge=0, lt=1)
@@ -139,7 +139,7 @@ class COCOConfig(ComponentConfig):
 
     annotations: str
     images: str
-    image_size: tuple[int, int] = (224, 224)
+    image_size: tuple[PositiveInt, PositiveInt] = (224, 224)
     max_boxes: int = Field(50, ge=1)
     test_fraction: float = Field(0.2, ge=0, lt=1)
     seed: int = 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, PositiveInt, model_validator
 
 from visionhooks import ComponentConfig
 
@@ -98,7 +98,7 @@ class MaskFolderConfig(ComponentConfig):
 
     images: str
     masks: str
-    image_size: tuple[int, int] = (128, 128)
+    image_size: tuple[PositiveInt, PositiveInt] = (128, 128)
     color_mode: Literal["rgb", "grayscale"] = "rgb"
     num_classes: int | None = Field(None, ge=2, description="default: max mask value + 1")
     test_fraction: float = Field(0.2, ge=0, lt=1)

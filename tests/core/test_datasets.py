@@ -128,6 +128,12 @@ def test_full_false_uses_the_sample_silently(places):
     assert ds.source == "bundled sample" and (len(ds.train), len(ds.test)) == (100, 20)
 
 
+def test_full_false_with_a_path_is_a_contradiction_not_a_silent_sample(places, tmp_path):
+    with pytest.raises(vh.ConfigError, match="full=false asks for the bundled sample, so "
+                                             "path=.* would be ignored"):
+        vh.datasets.load("mnist", full=False, path=str(tmp_path / "mnist.npz"))
+
+
 def test_splits_follow_the_data_model(places):
     data, _ = places
     path = write_mnist(data / "mnist.npz", 13, n_test=6)
@@ -326,6 +332,12 @@ def test_missing_or_empty_root(tmp_path):
         load_folder(path=str(tmp_path / "nope"))
     with pytest.raises(DataError, match="has no class subfolders"):
         load_folder(path=str(tmp_path))
+
+
+@pytest.mark.parametrize("size", [(0, 8), (8, -1)])
+def test_image_sizes_must_be_positive(tmp_path, size):
+    with pytest.raises(vh.ConfigError, match="(?s)image_size.*greater than 0"):
+        vh.datasets.load("image-folder", path=str(tmp_path), image_size=size)
 
 
 def test_split_helpers():
