@@ -11,7 +11,7 @@ from typing import Any, Callable, Protocol
 import pydantic
 
 from .config import ComponentConfig, EmptyConfig, validate_params
-from .errors import AmbiguousComponentError, ComponentError, ComponentNotFoundError
+from .errors import AmbiguousComponentError, ComponentError, ComponentNotFoundError, ConfigError
 from .hookspecs import KINDS
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -140,6 +140,9 @@ class Registry:
     def find(self, kind: str, name: str) -> Component | None:
         """The component, or None when unknown; raises when the bare name is ambiguous."""
         _check_kind(kind)
+        if not isinstance(name, str):
+            raise ConfigError(f"{kind} names are strings, e.g. {self.names(kind)[:1]}. "
+                              f"Received: {name!r}")
         plugin, sep, bare = name.rpartition(":")
         comps = self._items[kind].get(bare if sep else name, [])
         if sep:

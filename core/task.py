@@ -449,6 +449,11 @@ class Task:
                 f"explainer {method!r} (plugin {comp.plugin!r}) serves task types "
                 f"{list(comp.tasks)}, not {task_name!r}. Registered explainers for "
                 f"{task_name!r}: {self._names_for('explainer', task_name)}")
+        if images is None and comp.metadata.get("needs_images", True):
+            free = sorted(c.name for c in self.host.registry.all("explainer")
+                          if not c.metadata.get("needs_images", True))
+            raise DataError(f"explainer {method!r} explains images: pass a batch (N, H, W, "
+                            f"C). Explainers that start without images: {free}")
         explainer = comp.build(params, self.info)
         x = None if images is None else self.task_type.check_images(images)
         result = explainer(self, x, target=target)

@@ -13,7 +13,7 @@ def register_explainers(register):
              description="feature maps weighted by their average gradient (Grad-CAM)")
     register("gradients", f"{M}.saliency:InputGradients", config=c.GradientsConfig,
              description="input gradients, optionally noise-averaged (SmoothGrad)")
-    register("filters", f"{M}.filters:FilterAscent", config=c.FiltersConfig,
+    register("filters", f"{M}.filters:FilterAscent", config=c.FiltersConfig, needs_images=False,
              description="gradient ascent on the input for a layer's feature maps")
     register("projections", f"{M}.projections:Projections", config=c.ProjectionsConfig,
              description="per-location feature scores of a layer")

@@ -186,3 +186,9 @@ def test_invalid_parameters_name_the_field(host):
     with pytest.raises(ConfigError, match="num_classes"):
         comp.validate({"num_classes": 1})
     assert comp.validate({"filters": [4, 8]}).filters == (4, 8)
+
+
+def test_a_name_that_is_not_a_string_is_a_config_error(host):
+    with pytest.raises(ConfigError, match=r"loss names are strings, e.g. \['.*'\]. "
+                                          r"Received: \{'name': 'x'\}"):
+        host.component("loss", {"name": "x"})

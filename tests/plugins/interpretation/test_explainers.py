@@ -148,6 +148,11 @@ def test_targets_by_id_and_name_and_their_errors(quadrant_task):
         task.explain(x, "saliency", target="square")
     with pytest.raises(DataError, match="class id in 0..3"):
         task.explain(x, "saliency", target=5)
+    with pytest.raises(DataError, match="explainer 'gradients' explains images: pass a batch"
+                                        ".*start without images: \\['filters'\\]"):
+        task.explain(None, "gradients")
+    with pytest.raises(vh.ConfigError, match="explainer names are strings"):
+        task.explain(x, {"name": "saliency"})
 
 
 def test_layers_are_checked_and_listed(quadrant_task):
