@@ -101,7 +101,7 @@ def register_datasets(register: Register) -> None:
     """Add datasets.
 
     ``factory(config, None)`` returns a ``visionhooks.datasets.Dataset``: ``train`` and
-    ``test`` splits of ``(x, y)`` in the data model of DESIGN.md and a ``DataInfo``.
+    ``test`` splits of ``(x, y)`` in the user guide's data model and a ``DataInfo``.
 
     :param register: ``register(name, factory, config=..., tasks=(...))``.
     """
