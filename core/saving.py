@@ -15,7 +15,12 @@ from .manager import host as default_host
 
 def read_task_file(path: str | Path) -> dict[str, Any]:
     """The ``TaskModel`` config stored in a ``.keras`` task file (no code runs)."""
+    if not isinstance(path, (str, Path)):
+        raise CheckpointError(f"a task file is a path to a .keras file. Received: {path!r}")
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{str(path)!r} is a folder; a task file is a .keras file "
+                              f"(a training run keeps its model as model.keras)")
     if not path.is_file():
         raise CheckpointError(f"no such task file: {str(path)!r}")
     try:

@@ -205,6 +205,12 @@ class Task:
             if hasattr(data, "train") and hasattr(data, "test"):
                 raise DataError(f"{what}: pass a split (data.train or data.test), not the "
                                 f"whole dataset")
+            if isinstance(data, dict):  # a batch in the data model
+                target = self.task_type.target
+                if "images" not in data or target not in data:
+                    raise DataError(f"{what}: a batch dict needs 'images' and {target!r}. "
+                                    f"Received keys: {sorted(data)}")
+                data = (data["images"], data[target])
             try:
                 x, y = data
             except (TypeError, ValueError):
@@ -242,7 +248,8 @@ class Task:
         when resuming).
 
         Args:
-            data: a split or an ``(x, y)`` pair (or images, with ``y``).
+            data: a split, an ``(x, y)`` pair, a data-model batch dict (``images`` and
+                the task's target key), or images with ``y``.
             epochs, batch_size, validation_split, steps_per_execution: default to the
                 config's ``train`` section, and are checked by its rules.
             validation_data: a split or ``(x, y)`` evaluated after each epoch.

@@ -169,6 +169,7 @@ def check_images(x: Any, input_shape: tuple[int, int, int] | None,
     if x.dtype == bool or not (np.issubdtype(x.dtype, np.floating)
                                or np.issubdtype(x.dtype, np.integer)):
         raise DataError(f"images must be uint8 or float in [0, 1]. Received: dtype={x.dtype}")
+    integer, dtype = np.issubdtype(x.dtype, np.integer), x.dtype
     x = x.astype(np.float32, copy=False)
     # two passes over the data (inference on a GPU waited on a third, np.isfinite's): NaN
     # propagates into both extremes and an infinity is one of them
@@ -178,6 +179,9 @@ def check_images(x: Any, input_shape: tuple[int, int, int] | None,
         raise DataError(f"images contain NaN or infinite values (image indices "
                         f"{bad[:10].tolist()}{' ...' if len(bad) > 10 else ''})")
     if lo < -1e-6 or hi > 1.0 + 1e-6:
+        if integer:
+            raise DataError(f"integer images must be uint8 (0-255), or floats in [0, 1]. "
+                            f"Received: dtype={dtype}, min={lo:g}, max={hi:g}")
         raise DataError(f"float images must be in [0, 1] (the data model); divide 0-255 "
                         f"intensities by 255. Received: min={lo:g}, max={hi:g}")
     return x

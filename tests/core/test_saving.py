@@ -101,6 +101,14 @@ def test_unreadable_task_files(tmp_path, write, match):
         vh.load(path)
 
 
+def test_a_folder_or_no_path_is_named(tmp_path):
+    with pytest.raises(CheckpointError, match="is a folder; a task file is a .keras file"):
+        vh.load(tmp_path)
+    with pytest.raises(CheckpointError, match="a task file is a path to a .keras file. "
+                                              "Received: None"):
+        vh.load(None)
+
+
 def test_a_plain_keras_model_is_not_a_task(tmp_path):
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     path = tmp_path / "plain.keras"

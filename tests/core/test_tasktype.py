@@ -37,6 +37,8 @@ def test_grayscale_batches_gain_their_channel_axis():
     (np.zeros((2, 6, 5, 1), bool), "must be uint8 or float in [0, 1]. Received: dtype=bool"),
     (np.full((2, 6, 5, 1), 255.0), "float images must be in [0, 1]"),
     (np.full((2, 6, 5, 1), -0.5), "min=-0.5"),
+    (np.full((2, 6, 5, 1), 200, np.int16),
+     "integer images must be uint8 (0-255), or floats in [0, 1]. Received: dtype=int16"),
     (np.array([[["a"] * 5] * 6] * 2), "dtype=<U1"),
 ])
 def test_bad_images_name_the_problem(x, message):

@@ -156,6 +156,14 @@ def test_data_must_be_a_split_or_a_pair(task, mnist_small):
         task.fit(np.zeros((4, 28, 28, 1)), epochs=1, verbose=0)
 
 
+def test_a_data_model_batch_dict_is_data_too(task):
+    x, y = good_xy()
+    assert task.evaluate({"images": x, "labels": y}) == task.evaluate((x, y))
+    with pytest.raises(DataError, match="a batch dict needs 'images' and 'labels'. "
+                                        "Received keys: \\['images', 'masks'\\]"):
+        task.fit({"images": x, "masks": y}, epochs=1, verbose=0, checkpoint=False)
+
+
 def test_uint8_images_predict_like_their_float_version(task):
     x = np.random.default_rng(1).integers(0, 256, (3, 28, 28, 1), dtype=np.uint8)
     a = task.predict(x, raw=True)
