@@ -130,6 +130,8 @@ class Task:
         config = parse_task_config(source)
         host = host or default_host()
         task_cls = host.component("task", config.task.name).resolve_factory()
+        # before the task type completes the model's parameters for itself (anchors)
+        _check_serves(host.component("model", config.model.name), config.task.name, host)
         complete = getattr(task_cls, "complete_config", None)
         if complete is not None:
             config = parse_task_config(complete(config.dump(), data))
@@ -164,19 +166,12 @@ class Task:
         return out
 
     def _check_compatible(self) -> None:
-        task = self.config.task.name
         for comp in [*self.components.values(), *self.metric_components,
                      *self.augment_components]:
-            if comp.kind != "task" and comp.tasks is not None and task not in comp.tasks:
-                raise IncompatibleComponentsError(
-                    f"{comp.kind} {comp.name!r} (plugin {comp.plugin!r}) serves task types "
-                    f"{list(comp.tasks)}, not {task!r}. Registered "
-                    f"{comp.kind + ('es' if comp.kind.endswith('s') else 's')} for {task!r}: "
-                    f"{self._names_for(comp.kind, task)}")
+            _check_serves(comp, self.config.task.name, self.host)
 
     def _names_for(self, kind: str, task: str) -> list[str]:
-        return sorted(c.name for c in self.host.registry.all(kind)
-                      if c.tasks is None or task in c.tasks)
+        return _names_for(self.host, kind, task)
 
     # -- properties ---------------------------------------------------------------
 
@@ -491,6 +486,20 @@ class Task:
         self.model.save(tmp)
         tmp.replace(path)
         return path
+
+
+def _names_for(host: Host, kind: str, task: str) -> list[str]:
+    return sorted(c.name for c in host.registry.all(kind) if c.tasks is None or task in c.tasks)
+
+
+def _check_serves(comp: Component, task: str, host: Host) -> None:
+    """Raise unless component ``comp`` serves task type ``task``."""
+    if comp.kind != "task" and comp.tasks is not None and task not in comp.tasks:
+        raise IncompatibleComponentsError(
+            f"{comp.kind} {comp.name!r} (plugin {comp.plugin!r}) serves task types "
+            f"{list(comp.tasks)}, not {task!r}. Registered "
+            f"{comp.kind + ('es' if comp.kind.endswith('s') else 's')} for {task!r}: "
+            f"{_names_for(host, comp.kind, task)}")
 
 
 def _folder(path: str | Path, what: str) -> Path:

@@ -43,6 +43,13 @@ def test_bad_anchors_are_named_on_the_task(task, message):
     assert given.config.model.params["anchors"] == [[0.1, 0.1], [0.2, 0.2]]
 
 
+def test_a_model_for_another_task_is_named_before_anchors_reach_it():
+    with pytest.raises(vh.IncompatibleComponentsError,
+                       match="model 'mlp' .* serves task types \\['classification'\\], not "
+                             "'detection'. Registered models for 'detection': \\['yolov1', "):
+        vh.compose(task="detection", model="mlp", input_shape=(8, 8, 1), num_classes=3)
+
+
 def test_bad_boxes_are_named_by_image_and_box(toy_detection):
     task = compose(toy_detection)
     x = toy_detection.train.x[:4]
