@@ -76,10 +76,13 @@ def build_yolov1_tiny(config: YOLOv1TinyConfig, info: DataInfo) -> keras.Model:
     s, b, c = config.grid, len(anchors), info.num_classes
     pools = math.log2(h / s) - 1 if h == w else -1
     if h != w or pools < 0 or pools != int(pools) or pools > len(config.filters) - 1:
+        n = len(config.filters)
+        sides = ", ".join(str(s * 2 ** k) for k in range(1, n + 1))
         raise ConfigError(
-            f"yolov1-tiny needs a square input of side grid·2^k (1 <= k <= "
-            f"{len(config.filters)}), e.g. {s * 8}x{s * 8} for grid={s}. Received: "
-            f"input_shape={info.input_shape}, grid={s}")
+            f"yolov1-tiny needs a square input of side grid·2^k with 1 <= k <= {n}, the "
+            f"number of filters (a stride-2 first layer, then a 2×2 pool before each "
+            f"further layer): {sides} for grid={s} and filters={list(config.filters)}. "
+            f"Received: input_shape={info.input_shape}")
     inputs = keras.Input(info.input_shape, name="images")
     x = _conv(inputs, config.filters[0], 3, 2, config.batch_norm, "conv1")
     for i, filters in enumerate(config.filters[1:], start=2):

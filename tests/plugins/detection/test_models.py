@@ -37,6 +37,11 @@ def test_input_sizes_that_do_not_fit_the_grid_are_config_errors():
     with pytest.raises(vh.ConfigError, match="grid·2\\^k"):
         vh.compose(task="detection", model="yolov1-tiny", input_shape=(100, 100, 1),
                    num_classes=3)
+    # too few filter layers to pool 32 down to 4: the sides that fit are named
+    with pytest.raises(vh.ConfigError, match="1 <= k <= 2, the number of filters .*: 8, 16 "
+                                             "for grid=4 and filters=\\[4, 8\\]"):
+        vh.compose(task="detection", model="yolov1-tiny", input_shape=(32, 32, 1),
+                   num_classes=3, model_config={"grid": 4, "filters": [4, 8]})
     with pytest.raises(vh.ConfigError, match="at least 64x64"):
         vh.compose(task="detection", model="yolov1", input_shape=(48, 48, 3), num_classes=3,
                    model_config={"dense_units": 8, "width": 0.05})
