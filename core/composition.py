@@ -59,7 +59,7 @@ def compose(task: str, model: str, *, model_config: dict[str, Any] | None = None
             data: Any = None, seed: int | None = 0, input_shape: Sequence[int] | None = None,
             num_classes: int | None = None, class_names: Sequence[str] | None = None,
             host: Host | None = None, distribution: Any = None) -> Task:
-    """Compose a task from registered parts by name (see DESIGN.md's public API).
+    """Compose a task from registered parts by name (the user guide's "Python API").
 
     ``postprocess`` may be a name, a dict with or without ``name`` (parameters of the
     task's default postprocessor), or None.

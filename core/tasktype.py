@@ -19,8 +19,9 @@ class TaskType:
     """What is task-specific and nothing else: targets, defaults, validation, figures.
 
     Subclass it in a plugin and register the class (``factory(config, info)`` is the
-    class itself). Targets stay in the data-model form (DESIGN.md) all the way into the
-    compiled step; encodings such as YOLO grids happen inside the loss.
+    class itself). Targets stay in the data-model form (the user guide's "The data
+    model") all the way into the compiled step; encodings such as YOLO grids happen
+    inside the loss.
     """
 
     #: ``"labels"``, ``"segmentation_masks"`` or ``"bounding_boxes"``.

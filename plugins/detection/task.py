@@ -15,7 +15,7 @@ from .boxes import DEFAULT_FORMAT, convert_boxes
 
 
 class DetectionTask(TaskType):
-    """Every object's box and class. Targets (DESIGN.md's data model):
+    """Every object's box and class. Targets (the user guide's data model):
     ``{"boxes": (N, M, 4) float32 in info.box_format, "labels": (N, M) int32}``, padded
     to M objects per image with label -1.
 
