@@ -131,9 +131,12 @@ def register_explainers(register: Register) -> None:
     """Add explainers (saliency, filter visualization, projections ...).
 
     ``factory(config, info)`` returns a callable ``explain(task, images, **options)``
-    returning NumPy arrays.
+    returning NumPy arrays. ``images`` is a checked batch, or None for an explainer
+    registered with ``needs_images=False`` (one that starts from noise, as ``filters``);
+    ``Task.explain`` refuses to call any other without images.
 
-    :param register: ``register(name, factory, config=..., tasks=(...))``.
+    :param register: ``register(name, factory, config=..., tasks=(...),
+        needs_images=True)``.
     """
 
 
