@@ -123,7 +123,15 @@ class DetectionTask(TaskType):
                 raise DataError("a detection target is a dict {'box': [4 numbers], 'class': "
                                 "id} (or None for the top detection)")
             h, w, _ = self.info.input_shape
-            want = np.broadcast_to(np.asarray(target["box"], np.float32), (n, 4))
+            try:
+                want = np.asarray(target["box"], np.float32)
+            except (TypeError, ValueError):
+                want = np.empty(0, np.float32)
+            if want.shape not in ((4,), (n, 4)) or not np.isfinite(want).all():
+                raise DataError(f"target box must be 4 finite numbers ({self.box_format}) or "
+                                f"one row of 4 per image ({n}, 4). Received: "
+                                f"{target['box']!r}")
+            want = np.broadcast_to(want, (n, 4))
             want = convert_boxes(want, self.box_format, "rel_xyxy", height=h, width=w)
             iou = np.stack([iou_matrix(want[i:i + 1], boxes[i])[0] for i in range(n)])
             pred = iou.argmax(1)

@@ -289,6 +289,9 @@ def test_detection_saliency_concentrates_inside_the_box(tmp_path):
     assert ious[by_gt["targets"]["predictor"][0]] == pytest.approx(ious.max())
     with pytest.raises(DataError, match="a detection target is a dict"):
         task.explain(xt[:1], "saliency", target=3)
+    for box in ([0.5, 0.5], [0.5, 0.5, np.nan, 0.1], "abc"):
+        with pytest.raises(DataError, match="target box must be 4 finite numbers"):
+            task.explain(xt[:1], "saliency", target={"box": box})
 
 
 def test_segmentation_region_targets():
