@@ -52,7 +52,9 @@ def _read(root: Path, classes: list[str], cfg: ImageFolderConfig) -> tuple[np.nd
 def build(config: ImageFolderConfig, info: None = None) -> Dataset:
     root = Path(config.path).expanduser()
     if not root.is_dir():
-        raise DatasetNotFoundError(f"image-folder: no such folder {str(root)!r}")
+        raise DatasetNotFoundError(f"image-folder: {str(root)!r} is a file, not a folder of "
+                                   f"class folders" if root.is_file() else
+                                   f"image-folder: no such folder {str(root)!r}")
     if (root / "train").is_dir() and (root / "test").is_dir():
         classes = [p.name for p in _class_dirs(root / "train")]
         test_classes = [p.name for p in _class_dirs(root / "test")]

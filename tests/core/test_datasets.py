@@ -330,6 +330,10 @@ def test_test_class_without_a_train_folder(tmp_path):
 def test_missing_or_empty_root(tmp_path):
     with pytest.raises(DatasetNotFoundError, match="no such folder"):
         load_folder(path=str(tmp_path / "nope"))
+    (tmp_path / "a.png").write_bytes(b"")
+    with pytest.raises(DatasetNotFoundError, match="a.png' is a file, not a folder"):
+        load_folder(path=str(tmp_path / "a.png"))
+    (tmp_path / "a.png").unlink()
     with pytest.raises(DataError, match="has no class subfolders"):
         load_folder(path=str(tmp_path))
 
