@@ -170,9 +170,6 @@ class Task:
                      *self.augment_components]:
             _check_serves(comp, self.config.task.name, self.host)
 
-    def _names_for(self, kind: str, task: str) -> list[str]:
-        return _names_for(self.host, kind, task)
-
     # -- properties ---------------------------------------------------------------
 
     @property
@@ -445,12 +442,7 @@ class Task:
             The explainer's dict of NumPy arrays (e.g. ``maps`` for saliency).
         """
         comp = self.host.component("explainer", method)
-        task_name = self.config.task.name
-        if comp.tasks is not None and task_name not in comp.tasks:
-            raise IncompatibleComponentsError(
-                f"explainer {method!r} (plugin {comp.plugin!r}) serves task types "
-                f"{list(comp.tasks)}, not {task_name!r}. Registered explainers for "
-                f"{task_name!r}: {self._names_for('explainer', task_name)}")
+        _check_serves(comp, self.config.task.name, self.host)
         if images is None and comp.metadata.get("needs_images", True):
             free = sorted(c.name for c in self.host.registry.all("explainer")
                           if not c.metadata.get("needs_images", True))
