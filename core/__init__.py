@@ -18,7 +18,8 @@ from .backend import select_jax as _select_jax
 from .config import ComponentConfig, ComponentSpec, DataInfo, EmptyConfig, TaskConfig
 from .errors import (AmbiguousComponentError, BackendError, CheckpointError, ComponentError,
                      ComponentNotFoundError, ConfigError, DataError, DatasetNotFoundError,
-                     IncompatibleComponentsError, PluginLoadError, VisionhooksError)
+                     IncompatibleComponentsError, PluginLoadError, TrainingError,
+                     VisionhooksError)
 from .hookspecs import KINDS, PLUGIN_API_VERSION, hookimpl, hookspec
 from .manager import Host, PluginInfo
 from .manager import host as _host
@@ -80,7 +81,7 @@ __all__ = [
     "ComponentError", "ComponentNotFoundError", "ComponentSpec", "ConfigError", "DataError",
     "DataInfo", "DatasetNotFoundError", "EmptyConfig", "Evaluator", "Host",
     "IncompatibleComponentsError", "KINDS", "PLUGIN_API_VERSION", "PluginInfo",
-    "PluginLoadError", "Task", "TaskConfig", "TaskType", "VisionhooksError", "components",
-    "compose", "datasets", "hookimpl", "hookspec", "load", "plugins", "register_plugin",
-    "unregister_plugin",
+    "PluginLoadError", "Task", "TaskConfig", "TaskType", "TrainingError", "VisionhooksError",
+    "components", "compose", "datasets", "hookimpl", "hookspec", "load", "plugins",
+    "register_plugin", "unregister_plugin",
 ]

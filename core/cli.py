@@ -242,6 +242,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
             target = json.loads(args.target)
         except json.JSONDecodeError:
             target = args.target  # a class name
+    if not args.images and task.host.component("explainer", args.method).metadata.get(
+            "needs_images"):
+        raise VisionhooksError(f"explain --method {args.method} explains images: give image "
+                               f"files, e.g. visionhooks explain {args.model} digit.png "
+                               f"--method {args.method}")
     images = _read_images(task, args.images) if args.images else None
     out = Path(args.out)
     result = task.explain(images, args.method, target=target, figures_dir=out, **params)
@@ -351,8 +356,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except (FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
-        # e.g. --run-dir or --figures naming a file: the OS's message names the path
-        print(f"visionhooks: error: {exc.strerror}: {exc.filename!r}", file=sys.stderr)
+        # a folder that is a file, a file that cannot be written: the message names the path
+        print(f"visionhooks: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("visionhooks: interrupted (checkpoints of finished epochs are kept; use "

@@ -45,3 +45,7 @@ class DatasetNotFoundError(DataError, FileNotFoundError):
 
 class CheckpointError(VisionhooksError):
     """A checkpoint or saved task cannot be read or does not match."""
+
+
+class TrainingError(VisionhooksError, RuntimeError):
+    """Training cannot go on (e.g. the loss became NaN); the last good checkpoint is kept."""

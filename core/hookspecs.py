@@ -131,9 +131,9 @@ def register_explainers(register: Register) -> None:
     """Add explainers (saliency, filter visualization, projections ...).
 
     ``factory(config, info)`` returns a callable ``explain(task, images, **options)``
-    returning NumPy arrays. ``images`` is a checked batch, or None for an explainer
-    registered with ``needs_images=False`` (one that starts from noise, as ``filters``);
-    ``Task.explain`` refuses to call any other without images.
+    returning NumPy arrays. ``images`` is a checked batch, or None when the user gave
+    none: an explainer registered with ``needs_images=True`` is then not called
+    (``Task.explain`` names the ones that start without images, such as ``filters``).
 
     :param register: ``register(name, factory, config=..., tasks=(...),
         needs_images=True)``.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import math
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -83,10 +84,12 @@ class Task:
 
         check_augmentations(self.augment_components, self.task_type.target, config.task.name)
         self.postprocessor = self.components["postprocess"].build(config.postprocess.params, info)
-        with self._distributed():  # a metric that cannot serve this data fails now, not in fit
-            self._build_metrics()
         keras = backend.keras()
-        if model is None:
+        if model is None:  # a new task (a loaded one keeps what it was saved with)
+            if info.num_classes < self.task_type.min_classes:
+                raise ConfigError(f"a {info.task} task needs at least "
+                                  f"{self.task_type.min_classes} classes. Received: "
+                                  f"num_classes={info.num_classes}")
             from .keras_objects import TaskModel
 
             if config.seed is not None:
@@ -209,6 +212,9 @@ class Task:
                 raise DataError(f"{what} must be a split or an (x, y) pair. Received: "
                                 f"{type(data).__name__}") from None
         else:
+            if isinstance(data, dict):
+                raise DataError(f"{what}: a batch dict carries its own targets; pass it "
+                                f"without y")
             x = data
         x = self.task_type.check_images(x, keep_uint8=keep_uint8)
         y = self.task_type.check_targets(y, len(x))
@@ -262,10 +268,7 @@ class Task:
                              steps_per_execution=steps_per_execution)
         epochs, batch_size = opts.epochs, opts.batch_size
         split, spe = opts.validation_split, opts.steps_per_execution
-        if isinstance(callbacks, (str, bytes)) or not all(
-                hasattr(c, "set_model") for c in callbacks):
-            raise ConfigError(f"callbacks must be a list of keras.callbacks.Callback. "
-                              f"Received: {callbacks!r}")
+        callbacks = _callback_list(callbacks)
         x, y = self._xy(data, y, "training data")
         val = None if validation_data is None else self._xy(validation_data, None,
                                                              "validation_data")
@@ -306,17 +309,15 @@ class Task:
         """``fit`` once data and folders are settled (``scratch``: where a process other
         than 0 writes its throwaway checkpoints)."""
         keras = backend.keras()
-        from .training import EpochCheckpoint, EpochSeed, TqdmProgress, latest_checkpoint, \
-            read_state, restore_seed_states
+        from .training import EpochCheckpoint, EpochSeed, StopOnNonFinite, TqdmProgress, \
+            restore_seed_states
 
         tc = self.config.train
         write_dir = scratch or self.run_dir
         initial_epoch, previous = 0, {}
         if resume:
-            ckpt = latest_checkpoint(self.run_dir)
+            ckpt, state = self._restore_newest(self.run_dir)
             if ckpt is not None:
-                self._restore(ckpt)
-                state = read_state(ckpt)
                 initial_epoch, previous = int(state["epoch"]), state.get("history", {})
                 restore_seed_states(self.model, state.get("seed_states"))
                 planned = state.get("schedule_epochs")
@@ -341,6 +342,7 @@ class Task:
             cbs.append(EpochSeed(self.config.seed))
         if verbose:
             cbs.append(TqdmProgress())
+        cbs.append(StopOnNonFinite(write_dir if checkpoint else None))  # before the checkpoint
         if checkpoint:
             cbs.append(EpochCheckpoint(write_dir, tc.keep_checkpoints, previous,
                                        {"schedule_epochs": self._schedule_epochs}))
@@ -366,6 +368,30 @@ class Task:
         if checkpoint:
             self.save(write_dir / "model.keras")
         return history
+
+    def _restore_newest(self, run_dir: Path) -> tuple[Path | None, dict[str, Any]]:
+        """Restore the newest readable checkpoint of ``run_dir``; (its folder, its state),
+        or (None, {}) when there is none. One that cannot be read (a truncated file after
+        a power cut) is skipped with a warning; one made with another config is an error."""
+        from .training import checkpoints, read_state
+
+        found, failures = checkpoints(run_dir), []
+        for ckpt in found:
+            try:
+                state = read_state(ckpt)
+                self._restore(ckpt)
+            except CheckpointError:
+                raise
+            except Exception as exc:  # JSON, zip, HDF5 and Keras errors of a damaged file
+                failures.append(f"{ckpt.name}: {type(exc).__name__}: {exc}")
+                warnings.warn(f"checkpoint {ckpt} cannot be read ({failures[-1]}); trying the "
+                              f"one before it", stacklevel=3)
+                continue
+            return ckpt, state
+        if failures:
+            raise CheckpointError(f"no checkpoint in {run_dir / 'checkpoints'} can be read:\n  "
+                                  + "\n  ".join(failures))
+        return None, {}
 
     def _restore(self, ckpt: Path) -> None:
         from .training import read_state
@@ -443,16 +469,16 @@ class Task:
         """
         comp = self.host.component("explainer", method)
         _check_serves(comp, self.config.task.name, self.host)
-        if images is None and comp.metadata.get("needs_images", True):
+        out = None if figures_dir is None else _folder(figures_dir, "figures folder")
+        if images is None and comp.metadata.get("needs_images"):
             free = sorted(c.name for c in self.host.registry.all("explainer")
-                          if not c.metadata.get("needs_images", True))
+                          if not c.metadata.get("needs_images"))
             raise DataError(f"explainer {method!r} explains images: pass a batch (N, H, W, "
                             f"C). Explainers that start without images: {free}")
         explainer = comp.build(params, self.info)
         x = None if images is None else self.task_type.check_images(images)
         result = explainer(self, x, target=target)
-        if figures_dir is not None:
-            out = Path(figures_dir)
+        if out is not None:
             out.mkdir(parents=True, exist_ok=True)
             draw = getattr(explainer, "figures", None)
             result["figures"] = [] if draw is None else draw(self, x, result, out)
@@ -480,6 +506,22 @@ class Task:
         return path
 
 
+def _callback_list(callbacks: Any) -> list[Any]:
+    """``fit``'s callbacks as a list: None, one callback, or any iterable of them."""
+    if callbacks is None:
+        return []
+    if hasattr(callbacks, "set_model"):
+        return [callbacks]
+    if isinstance(callbacks, (str, bytes, dict)) or not hasattr(callbacks, "__iter__"):
+        items = None
+    else:
+        items = list(callbacks)
+    if items is None or not all(hasattr(c, "set_model") for c in items):
+        raise ConfigError(f"callbacks must be keras.callbacks.Callback objects (one or a "
+                          f"list). Received: {callbacks!r}")
+    return items
+
+
 def _names_for(host: Host, kind: str, task: str) -> list[str]:
     return sorted(c.name for c in host.registry.all(kind) if c.tasks is None or task in c.tasks)
 
@@ -498,8 +540,11 @@ def _folder(path: str | Path, what: str) -> Path:
     """``path`` as a folder to write into; a file there is an error now, not after
     training."""
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"{what} {str(path)!r} is a file, not a folder")
+    for p in (path, *path.parents):  # the folder, or the nearest part of it that exists
+        if p.exists():
+            if not p.is_dir():
+                raise ConfigError(f"{what} {str(path)!r}: {str(p)!r} is a file, not a folder")
+            break
     return path
 
 

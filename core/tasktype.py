@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from .config import DataInfo
-from .errors import ConfigError, DataError
+from .errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .task import Task
@@ -33,14 +33,11 @@ class TaskType:
     prediction_keys: ClassVar[tuple[str, ...]] = ()
     #: Format of ``bounding_boxes`` in ``augmentation_batch`` (detection tasks).
     batch_box_format: ClassVar[str | None] = None
-    #: Fewest classes the task type makes sense with (a softmax over one class learns
-    #: nothing, yet trains to loss 0).
+    #: Fewest classes a new task of this type may have (a softmax over one class learns
+    #: nothing, yet trains to loss 0); ``compose`` refuses fewer, loading does not.
     min_classes: ClassVar[int] = 1
 
     def __init__(self, config: Any, info: DataInfo) -> None:
-        if info.num_classes < self.min_classes:
-            raise ConfigError(f"a {info.task} task needs at least {self.min_classes} classes."
-                              f" Received: num_classes={info.num_classes}")
         self.config = config
         self.info = info
 

@@ -144,6 +144,32 @@ class EpochCheckpoint(keras.callbacks.Callback):
                         self.extra_state)
 
 
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Raises ``TrainingError`` when an epoch ends with a NaN or infinite loss. It runs
+    before ``EpochCheckpoint``, so those weights are never saved: the newest checkpoint
+    stays the last finite epoch (with ``keep_checkpoints`` folders, NaN ones would
+    otherwise push the good ones out)."""
+
+    def __init__(self, run_dir: Path | None) -> None:
+        super().__init__()
+        self.run_dir = run_dir
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        from .errors import TrainingError
+
+        loss = (logs or {}).get("loss")
+        if loss is None or np.isfinite(float(loss)):
+            return
+        ckpt = None if self.run_dir is None else latest_checkpoint(self.run_dir)
+        kept = (f"the newest checkpoint, {ckpt}, is the last finite epoch: fix the cause and "
+                f"resume from it" if ckpt is not None else "no checkpoint was written")
+        raise TrainingError(f"the training loss became {float(loss)} in epoch {epoch + 1}; "
+                            f"training stopped before saving it ({kept}). Usual causes: a "
+                            f"learning rate too high for the model (lower "
+                            f"optimizer.learning_rate or set optimizer.clipnorm), or NaN in "
+                            f"the data.")
+
+
 def save_checkpoint(run_dir: Path, model: keras.Model, epoch: int,
                     history: dict[str, list[float]], keep: int,
                     extra_state: dict[str, Any] | None = None) -> Path:
@@ -151,9 +177,12 @@ def save_checkpoint(run_dir: Path, model: keras.Model, epoch: int,
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"epoch-{epoch:04d}"
     tmp = root / f".epoch-{epoch:04d}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    for stale in root.glob(".epoch-*.tmp-*"):  # ours, or left by a killed run (one writer)
+        shutil.rmtree(stale, ignore_errors=True)
     tmp.mkdir()
     model.save(tmp / "task.keras")
+    with open(tmp / "task.keras", "rb") as f:  # on disk before LATEST can name it
+        os.fsync(f.fileno())
     _write_json(tmp / "state.json", {"epoch": epoch, "history": history,
                                      "seed_states": seed_states(model), **(extra_state or {})})
     if final.exists():
@@ -168,16 +197,20 @@ def save_checkpoint(run_dir: Path, model: keras.Model, epoch: int,
 
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
     """The newest complete checkpoint folder of a run, or None."""
+    found = checkpoints(run_dir)
+    return found[0] if found else None
+
+
+def checkpoints(run_dir: str | Path) -> list[Path]:
+    """A run's complete checkpoint folders, newest first: the one ``LATEST`` names,
+    then the others by epoch (what a resume falls back on when one cannot be read)."""
     root = Path(run_dir) / CHECKPOINTS
-    marker = root / LATEST
-    if marker.is_file():
-        cand = root / marker.read_text().strip()
-        if (cand / "state.json").is_file() and (cand / "task.keras").is_file():
-            return cand
     done = sorted((p for p in root.glob("epoch-*")
                    if (p / "state.json").is_file() and (p / "task.keras").is_file()),
-                  key=_epoch_number)
-    return done[-1] if done else None
+                  key=_epoch_number, reverse=True)
+    marker = root / LATEST
+    named = root / marker.read_text().strip() if marker.is_file() else None
+    return sorted(done, key=lambda p: p != named)  # stable: LATEST first, then by epoch
 
 
 def _epoch_number(path: Path) -> int:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import keras
 import numpy as np
 
-from visionhooks import ConfigError, DataInfo, Evaluator
+from visionhooks import DataInfo, Evaluator
 
 from .config import CrossEntropyConfig, LabelsConfig, TopKConfig
 
@@ -43,10 +44,7 @@ class Labels:
     """Probabilities → ``{"labels", "scores", "probabilities"[, "top_k"]}`` (NumPy)."""
 
     def __init__(self, config: LabelsConfig, info: DataInfo) -> None:
-        if config.top_k > info.num_classes:
-            raise ConfigError(f"top_k={config.top_k} is more than the {info.num_classes} "
-                              f"classes")
-        self.top_k = config.top_k
+        self.top_k = min(config.top_k, info.num_classes)  # documented: capped
 
     def __call__(self, outputs: Any) -> dict[str, np.ndarray]:
         probs = np.asarray(outputs, dtype=np.float32)
@@ -63,9 +61,9 @@ def build_accuracy(config: Any, info: DataInfo) -> keras.metrics.Metric:
 
 
 def build_top_k(config: TopKConfig, info: DataInfo) -> keras.metrics.Metric:
-    if config.k >= info.num_classes:
-        raise ConfigError(f"top_k_accuracy with k={config.k} and {info.num_classes} classes "
-                          f"is always 1; choose k in 1..{info.num_classes - 1}")
+    if config.k >= info.num_classes:  # a warning: task files saved with it still load
+        warnings.warn(f"top_k_accuracy with k={config.k} and {info.num_classes} classes is "
+                      f"always 1; choose k in 1..{info.num_classes - 1}", stacklevel=2)
     return keras.metrics.SparseTopKCategoricalAccuracy(k=config.k, name=f"top_{config.k}_accuracy")
 
 

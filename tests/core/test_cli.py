@@ -153,7 +153,8 @@ def test_a_file_system_refusal_is_one_line_naming_the_path(capsys, monkeypatch, 
     monkeypatch.setattr(cli, "cmd_plugins", refuse)
     code, _, err = run(capsys, "plugins")
     assert code == 2
-    assert err.strip() == f"visionhooks: error: Permission denied: {str(tmp_path / 'run')!r}"
+    assert err.strip() == f"visionhooks: error: [Errno 13] Permission denied: " \
+                          f"{str(tmp_path / 'run')!r}"
 
 
 def test_detection_train_evaluate_predict(capsys, tmp_path):

@@ -110,12 +110,16 @@ def test_fit_and_evaluate_reject_bad_data_before_training(task, tmp_path, make, 
      "steps_per_execution.*greater than or equal to 1"),
     (lambda t, x, y, d: t.fit(x, y, batch_size=0, run_dir=d, verbose=0), "batch_size"),
     (lambda t, x, y, d: t.fit(x, y, callbacks="x", run_dir=d, verbose=0),
-     "callbacks must be a list of keras.callbacks.Callback"),
+     "callbacks must be keras.callbacks.Callback objects"),
     (lambda t, x, y, d: t.evaluate(x, y, batch_size=0), "invalid evaluate() arguments"),
     (lambda t, x, y, d: t.predict(x, batch_size=-1), "invalid predict() arguments"),
     (lambda t, x, y, d: t.predict(x, batch_size=2.5), "batch_size.*fractional part"),
     (lambda t, x, y, d: t.fit(x, y, run_dir=d / "file", verbose=0),
      "run_dir .* is a file, not a folder"),
+    (lambda t, x, y, d: t.fit(x, y, run_dir=d / "file" / "sub", verbose=0),
+     "run_dir .*sub': .*file' is a file, not a folder"),
+    (lambda t, x, y, d: t.explain(x, "saliency", figures_dir=d / "file"),
+     "figures folder .* is a file"),
     (lambda t, x, y, d: t.figures((x, y), d / "file"), "figures folder .* is a file"),
 ])
 def test_bad_call_arguments_are_config_errors_before_anything_runs(task, tmp_path, call,
@@ -134,12 +138,33 @@ def test_bad_call_arguments_are_config_errors_before_anything_runs(task, tmp_pat
     ({"metrics": "accuracy"}, "metrics.*a valid list"),
     ({"seed": -1}, "seed.*greater than or equal to 0"),
     ({"seed": 2**40}, "seed.*less than 4294967296"),
-    ({"metrics": [{"name": "top_k_accuracy", "k": 3}]}, "k=3 and 3 classes is always 1"),
 ])
 def test_compose_arguments_are_checked_not_coerced(kwargs, message):
     kwargs = {"input_shape": (8, 8, 1), "num_classes": 3, **kwargs}
     with pytest.raises(vh.ConfigError, match="(?s)" + message):
         vh.compose(task="classification", model="mlp", **kwargs)
+
+
+def test_top_k_accuracy_that_is_always_1_is_a_warning():
+    task = vh.compose(task="classification", model="mlp", input_shape=(8, 8, 1),
+                      num_classes=3, metrics=[{"name": "top_k_accuracy", "k": 3}])
+    x = np.random.default_rng(0).random((4, 8, 8, 1), np.float32)
+    with pytest.warns(UserWarning, match="k=3 and 3 classes is always 1; choose k in 1..2"):
+        task.evaluate(x, np.array([0, 1, 2, 0]))
+
+
+def test_callbacks_may_be_one_none_or_any_iterable(task):
+    x, y = good_xy()
+
+    class Count(keras.callbacks.Callback):
+        epochs = 0
+
+        def on_epoch_end(self, epoch, logs=None):
+            Count.epochs += 1
+
+    for given in (Count(), None, (c for c in [Count()]), [Count()]):
+        task.fit(x, y, epochs=1, callbacks=given, verbose=0, checkpoint=False)
+    assert Count.epochs == 3
 
 
 def test_predict_rejects_bad_images(task):
@@ -159,6 +184,8 @@ def test_data_must_be_a_split_or_a_pair(task, mnist_small):
 def test_a_data_model_batch_dict_is_data_too(task):
     x, y = good_xy()
     assert task.evaluate({"images": x, "labels": y}) == task.evaluate((x, y))
+    with pytest.raises(DataError, match="a batch dict carries its own targets"):
+        task.evaluate({"images": x, "labels": y}, y)
     with pytest.raises(DataError, match="a batch dict needs 'images' and 'labels'. "
                                         "Received keys: \\['images', 'masks'\\]"):
         task.fit({"images": x, "masks": y}, epochs=1, verbose=0, checkpoint=False)
@@ -186,9 +213,7 @@ def test_labels_postprocessor():
     assert np.allclose(out["scores"], [0.6, 0.7, 0.5])
     top = parts.Labels(LabelsConfig(top_k=2), INFO)(PROBS)["top_k"]
     assert top.tolist() == [[1, 2], [0, 1], [3, 2]]
-    assert parts.Labels(LabelsConfig(top_k=4), INFO)(PROBS)["top_k"].shape == (3, 4)
-    with pytest.raises(vh.ConfigError, match="top_k=9 is more than the 4 classes"):
-        parts.Labels(LabelsConfig(top_k=9), INFO)
+    assert parts.Labels(LabelsConfig(top_k=9), INFO)(PROBS)["top_k"].shape == (3, 4)  # capped
 
 
 def test_confusion_evaluator_against_numpy():

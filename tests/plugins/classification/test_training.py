@@ -4,6 +4,7 @@ evaluate, save → load, figures, checkpoints, crash → resume, seeded repeatab
 from __future__ import annotations
 
 import json
+import shutil
 
 import keras
 import numpy as np
@@ -198,6 +199,54 @@ def test_resume_without_a_checkpoint_starts_from_scratch(mnist_small, tmp_path, 
     assert len(h.history["loss"]) == 1
     err = capsys.readouterr()
     assert "no checkpoint" in err.out and "epoch 1/1" in err.err
+
+
+# Keras' saving of the MLP passes copy=False to a variable's __array__ (NumPy 2 warns)
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+@pytest.mark.parametrize("damage", [
+    lambda ck: (ck / "task.keras").write_bytes((ck / "task.keras").read_bytes()[:500]),
+    lambda ck: (ck / "state.json").write_text('{"epoch": 2, "hist'),
+])
+def test_resume_skips_a_damaged_newest_checkpoint(mnist_small, tmp_path, damage):
+    mlp = {"hidden_units": [8]}
+    first = vh.compose(task="classification", model="mlp", data=mnist_small, model_config=mlp)
+    data = mnist_small.train.take(64)
+    first.fit(data, epochs=2, batch_size=BATCH, run_dir=tmp_path, verbose=0)
+    root = tmp_path / "checkpoints"
+    damage(root / "epoch-0002")  # a power cut mid-write: the older epoch is intact
+    again = vh.compose(task="classification", model="mlp", data=mnist_small, model_config=mlp)
+    with pytest.warns(UserWarning, match="epoch-0002 cannot be read .*trying the one before"):
+        h = again.fit(data, epochs=3, batch_size=BATCH, run_dir=tmp_path, resume=True,
+                      verbose=0)
+    assert len(h.history["loss"]) == 3  # epoch 1 from the checkpoint, epochs 2-3 trained
+    damage(root / "epoch-0002")
+    damage(root / "epoch-0003")
+    shutil.rmtree(root / "epoch-0001", ignore_errors=True)
+    with pytest.raises(CheckpointError, match="no checkpoint in .* can be read"):
+        vh.compose(task="classification", model="mlp", data=mnist_small,
+                   model_config=mlp).fit(data, epochs=4, batch_size=BATCH, run_dir=tmp_path,
+                                         resume=True, verbose=0)
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+def test_a_nan_loss_stops_training_before_its_weights_are_saved(mnist_small, tmp_path):
+    task = vh.compose(task="classification", model="mlp", data=mnist_small,
+                      model_config={"hidden_units": [8]})
+    data = mnist_small.train.take(64)
+    task.fit(data, epochs=1, batch_size=BATCH, run_dir=tmp_path, verbose=0)
+    good = task.model.get_weights()
+    x, y = data
+    x = np.array(x, np.float32) / (255 if x.dtype == np.uint8 else 1)
+    x[5, 3, 3] = np.inf  # reaches the loss as NaN ...
+    task.task_type.check_images = lambda images, keep_uint8=False: images  # ... past the check
+    with pytest.raises(vh.TrainingError, match="loss became nan in epoch 2; training stopped "
+                                               "before saving it \\(the newest checkpoint.*"
+                                               "epoch-0001"):
+        task.fit(x, y, epochs=2, batch_size=BATCH, run_dir=tmp_path, resume=True, verbose=0)
+    root = tmp_path / "checkpoints"
+    assert not (root / "epoch-0002").exists() and (root / LATEST).read_text() == "epoch-0001"
+    restored = vh.load(root / "epoch-0001" / "task.keras")
+    assert all(np.array_equal(a, b) for a, b in zip(restored.model.get_weights(), good))
 
 
 def test_resume_with_another_config_is_refused(mnist_small, tmp_path):

@@ -31,3 +31,6 @@ def test_explain_writes_figures_and_arrays(tmp_path, capsys):
     capsys.readouterr()
     assert main(["explain", str(model), *paths, "--layer", "nope", "--out", str(out)]) == 2
     assert "layer 'nope' is not a layer" in capsys.readouterr().err
+    assert main(["explain", str(model), "--method", "gradients", "--out", str(out)]) == 2
+    assert "explain --method gradients explains images: give image files" in \
+        capsys.readouterr().err

@@ -73,3 +73,20 @@ def test_multiclass_round_trip_and_figures(tmp_path):
     (path,) = task.figures(data.test, tmp_path / "figs")
     assert path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "%" in task.task_type.describe(pred, 0)
+
+
+def test_a_task_saved_with_one_class_still_loads(tmp_path, monkeypatch):
+    """Tasks of fewer classes than ``min_classes`` are refused when composed, not when
+    loaded: files saved before the rule keep working."""
+    from visionhooks.plugins.segmentation.task import SegmentationTask
+
+    with pytest.raises(vh.ConfigError, match="a segmentation task needs at least 2 classes"):
+        vh.compose(task="segmentation", model="unet", model_config=UNET,
+                   input_shape=(16, 16, 1), num_classes=1)
+    monkeypatch.setattr(SegmentationTask, "min_classes", 1)  # as before the rule
+    path = vh.compose(task="segmentation", model="unet", model_config=UNET,
+                      input_shape=(16, 16, 1), num_classes=1).save(tmp_path / "one.keras")
+    monkeypatch.undo()
+    loaded = vh.load(path)
+    assert loaded.info.num_classes == 1
+    assert loaded.predict(np.zeros((1, 16, 16, 1), np.float32))["masks"].shape == (1, 16, 16)
