@@ -8,7 +8,8 @@ traceback) and every other plugin keeps working.
 
 Environment: ``VISIONHOOKS_LOAD_PLUGINS=a,b`` loads only those entry points (empty: none);
 ``VISIONHOOKS_DISABLE_PLUGIN_AUTOLOAD=1`` loads no third-party entry point (built-ins
-still load); ``VISIONHOOKS_BLOCK_PLUGINS=a,b`` skips some; ``VISIONHOOKS_STRICT_PLUGINS=1``
+still load); ``VISIONHOOKS_BLOCK_PLUGINS=a,dist:b`` skips some (by entry-point name, or
+one distribution's); ``VISIONHOOKS_STRICT_PLUGINS=1``
 raises every load error at once; ``VISIONHOOKS_TRACE_PLUGINS=1`` prints hook calls.
 """
 
@@ -139,9 +140,11 @@ class Host:
         blocked = set(_env_list("VISIONHOOKS_BLOCK_PLUGINS"))
         no_auto = _env_flag("VISIONHOOKS_DISABLE_PLUGIN_AUTOLOAD")
         out = []
-        for ep in eps:
+        # built-ins first: a third-party entry point with a built-in's name is the one
+        # skipped (and reported), never the built-in
+        for ep in sorted(eps, key=lambda e: _dist_name(e) != BUILTIN_DISTRIBUTION):
             dist = _dist_name(ep)
-            if ep.name in blocked:
+            if ep.name in blocked or f"{dist}:{ep.name}" in blocked:
                 continue
             if dist == BUILTIN_DISTRIBUTION:  # built-ins load unless blocked by name
                 out.append(ep)
@@ -159,8 +162,8 @@ class Host:
                           distribution=_dist_name(ep), entry_point=ep.value)
         try:
             obj = ep.load()
-        except BaseException as exc:  # SyntaxError, ImportError, anything a module raises
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        except BaseException as exc:  # SyntaxError, ImportError, sys.exit(), anything
+            if isinstance(exc, KeyboardInterrupt):
                 raise
             self._record(info, "import", exc)
             self.infos[info.name] = info
@@ -216,6 +219,16 @@ class Host:
                     hint = f"; did you mean {close[0]!r}?" if close else ""
                     self._problem(info, "validate",
                                   f"unknown hook {hook!r} in plugin {info.name!r}{hint}")
+                self.pm.unregister(obj)
+                return info
+            wrappers = sorted(hc.name for hc in self.pm.get_hookcallers(obj) or []
+                              for impl in hc.get_hookimpls() if impl.plugin is obj
+                              and (impl.hookwrapper or getattr(impl, "wrapper", False)))
+            if wrappers:  # the host calls each plugin's hooks itself: a wrapper never runs
+                self._problem(info, "validate", f"hooks {wrappers} of plugin {info.name!r} "
+                                                f"are wrappers (wrapper=True / "
+                                                f"hookwrapper=True), which visionhooks does "
+                                                f"not call; make them plain hookimpls")
                 self.pm.unregister(obj)
                 return info
             info.hooks = sorted(hc.name for hc in self.pm.get_hookcallers(obj) or [])

@@ -207,6 +207,60 @@ def test_syntax_error_in_a_plugin_is_an_import_problem(fake_dists, make_host):
     assert info.status == "failed" and info.error.startswith("import: SyntaxError")
 
 
+TAKES_A_BUILTIN_NAME = """
+from visionhooks import hookimpl
+
+@hookimpl
+def register_losses(register):
+    register("impostor-loss", "somewhere:factory")
+"""
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_a_builtin_keeps_its_name_whatever_the_discovery_order(fake_dists, first, monkeypatch):
+    fake_dists.add("vh-taken", {"classification": TAKES_A_BUILTIN_NAME})
+    theirs = fake_dists.entry_points()
+    ours = [ep for ep in metadata.entry_points(group="visionhooks")
+            if ep.dist is not None and ep.dist.metadata["Name"] == "visionhooks"]
+    h = manager.Host(entry_points=theirs + ours if first else ours + theirs)
+    infos = by_name(h)
+    assert infos["classification"].distribution == "visionhooks"
+    assert infos["classification#2"].distribution == "vh-taken"
+    assert "already registered (by visionhooks)" in infos["classification#2"].error
+    assert {"lenet5", "mlp"} <= set(h.components("model"))
+    # blocking by distribution:name leaves the built-in of that name alone
+    monkeypatch.setenv("VISIONHOOKS_BLOCK_PLUGINS", "vh-taken:classification")
+    infos = by_name(manager.Host(entry_points=theirs + ours))
+    assert "classification#2" not in infos and infos["classification"].loaded
+
+
+def test_a_plugin_calling_sys_exit_on_import_is_recorded(fake_dists, make_host):
+    fake_dists.add("vh-exits", {"exits": "import sys\nsys.exit('no GPU, giving up')\n"})
+    h = make_host()
+    info = by_name(h)["exits"]
+    assert info.status == "failed" and info.error.startswith("import: SystemExit")
+    assert "lenet5" in h.components("model")
+
+
+WRAPPER = """
+from visionhooks import hookimpl
+
+@hookimpl(wrapper=True)
+def register_losses(register):
+    register("wrapped-loss", "somewhere:factory")
+    return (yield)
+"""
+
+
+def test_a_registration_hook_marked_as_wrapper_is_reported(fake_dists, make_host):
+    fake_dists.add("vh-wrapper", {"wrapper": WRAPPER})
+    h = make_host()
+    info = by_name(h)["wrapper"]
+    assert info.status == "failed"
+    assert "hooks ['register_losses'] of plugin 'wrapper' are wrappers" in info.error
+    assert "wrapped-loss" not in h.components("loss")
+
+
 def test_strict_mode_raises_every_load_error_at_once(zoo, make_host):
     with pytest.raises(PluginLoadError) as exc:
         make_host(strict=True).load()
