@@ -11,7 +11,7 @@ from typing import Any
 
 from . import backend
 from .config import DataInfo, TaskConfig
-from .errors import ComponentNotFoundError, ConfigError
+from .errors import AmbiguousComponentError, ComponentNotFoundError, ConfigError
 from .manager import Host
 from .manager import host as default_host
 from .registry import Component
@@ -38,6 +38,41 @@ def building_with(host: Host):
         yield host
     finally:
         _BUILD_HOST.reset(token)
+
+
+_FIELD_KINDS = {"task": "task", "model": "model", "loss": "loss",
+                "postprocess": "postprocessor", "metrics": "metric", "augment": "augmentation"}
+
+
+def pin_components(task_config: dict[str, Any], provenance: dict[str, Any] | None,
+                   host: Host | None = None) -> dict[str, Any]:
+    """``task_config`` (dumped) with each component name that several plugins now
+    register written as ``plugin:name`` for the plugin it was saved with (``provenance``):
+    a saved task still loads after another plugin registers one of its names."""
+    host = host or _BUILD_HOST.get() or default_host()
+    prov = provenance or {}
+
+    def pin(kind: str, spec: Any) -> Any:
+        name = spec.get("name") if isinstance(spec, dict) else None
+        saved = (prov.get(name) or {}) if isinstance(name, str) and ":" not in name else {}
+        if not saved.get("plugin") or saved.get("kind", kind) != kind:
+            return spec
+        try:
+            host.component(kind, name)
+            return spec
+        except AmbiguousComponentError:
+            return {**spec, "name": f"{saved['plugin']}:{name}"}
+        except ComponentNotFoundError:
+            return spec  # ``resolve`` names the package to install
+
+    out = dict(task_config)
+    for field, kind in _FIELD_KINDS.items():
+        value = out.get(field)
+        if isinstance(value, list):
+            out[field] = [pin(kind, v) for v in value]
+        elif value is not None:
+            out[field] = pin(kind, value)
+    return out
 
 
 def resolve(kind: str, name: str, provenance: dict[str, Any] | None = None,

@@ -41,8 +41,9 @@ class TaskModel(keras.Model):
     def __init__(self, task_config: dict[str, Any], info: dict[str, Any],
                  provenance: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        from .building import build_augmenter, build_network
+        from .building import build_augmenter, build_network, pin_components
 
+        task_config = pin_components(task_config, provenance)
         self._task_config_json = json.dumps(task_config)
         self._info_json = json.dumps(info)
         self._provenance_json = json.dumps(provenance or {})

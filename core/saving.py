@@ -32,7 +32,11 @@ def read_task_file(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(
             f"{str(path)!r} holds a {config.get('class_name')!r}, not a visionhooks task; "
             f"load it with keras.saving.load_model")
-    return config["config"]
+    inner = config.get("config")
+    if not isinstance(inner, dict) or not {"task_config", "info"} <= set(inner):
+        raise CheckpointError(f"{str(path)!r} claims to be a visionhooks task but lacks its "
+                              f"task config; it was not written by Task.save")
+    return inner
 
 
 def load(path: str | Path, host: Host | None = None) -> Any:
@@ -41,13 +45,13 @@ def load(path: str | Path, host: Host | None = None) -> Any:
     Components are rebuilt from installed plugins (a missing one names the package to
     install); weights and compile state load with Keras ``safe_mode=True``.
     """
-    from .building import building_with, resolve
+    from .building import building_with, pin_components, resolve
     from .task import Task
 
     host = host or default_host()
     config = read_task_file(path)
     provenance = config.get("provenance", {})
-    task_config = config["task_config"]
+    task_config = pin_components(config["task_config"], provenance, host)
     for field, kind in (("task", "task"), ("model", "model"), ("loss", "loss"),
                         ("postprocess", "postprocessor")):
         name = (task_config.get(field) or {}).get("name")

@@ -101,6 +101,34 @@ def test_unreadable_task_files(tmp_path, write, match):
         vh.load(path)
 
 
+def test_a_task_loads_after_another_plugin_registers_one_of_its_names(host, tmp_path):
+    task = vh.compose(task="classification", model="mlp", host=host,
+                      model_config={"hidden_units": [4]})
+    path = task.save(tmp_path / "mlp.keras")
+
+    class Newcomer:
+        @vh.hookimpl
+        def register_models(self, register):
+            register("mlp", "visionhooks.plugins.classification.models:build_mlp",
+                     config=MLPConfig, tasks=("classification",))
+
+    host.register_plugin(Newcomer(), name="newcomer")
+    with pytest.raises(vh.AmbiguousComponentError):
+        host.component("model", "mlp")
+    again = vh.load(path, host=host)  # the file says which plugin built it
+    assert again.config.model.name == "classification:mlp"
+    x = images()
+    assert np.array_equal(again.predict(x, raw=True), task.predict(x, raw=True))
+
+
+def test_a_file_claiming_to_be_a_task_without_its_config(tmp_path):
+    path = tmp_path / "task.keras"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("config.json", '{"registered_name": "visionhooks>TaskModel", "config": {}}')
+    with pytest.raises(CheckpointError, match="lacks its task config"):
+        vh.load(path)
+
+
 def test_a_folder_or_no_path_is_named(tmp_path):
     with pytest.raises(CheckpointError, match="is a folder; a task file is a .keras file"):
         vh.load(tmp_path)
