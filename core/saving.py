@@ -64,5 +64,8 @@ def load(path: str | Path, host: Host | None = None) -> Any:
         with building_with(host):
             model = keras.saving.load_model(path, safe_mode=True)
     except Exception as exc:
-        raise CheckpointError(f"cannot load {str(path)!r}: {type(exc).__name__}: {exc}") from exc
+        hint = (" (visionhooks always loads with safe_mode=True: a task file that needs code "
+                "to run cannot be loaded)" if "safe_mode" in str(exc) else "")
+        raise CheckpointError(f"cannot load {str(path)!r}: {type(exc).__name__}: {exc}{hint}"
+                              ) from exc
     return Task.from_model(model, host=host)
