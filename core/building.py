@@ -40,8 +40,10 @@ def building_with(host: Host):
         _BUILD_HOST.reset(token)
 
 
-_FIELD_KINDS = {"task": "task", "model": "model", "loss": "loss",
-                "postprocess": "postprocessor", "metrics": "metric", "augment": "augmentation"}
+# The fields ``pin_components`` may qualify; not ``task``: its name is the task type's,
+# which data, components and messages compare as a bare name.
+_FIELD_KINDS = {"model": "model", "loss": "loss", "postprocess": "postprocessor",
+                "metrics": "metric", "augment": "augmentation"}
 
 
 def pin_components(task_config: dict[str, Any], provenance: dict[str, Any] | None,

@@ -43,11 +43,13 @@ class TaskModel(keras.Model):
         super().__init__(**kwargs)
         from .building import build_augmenter, build_network, pin_components
 
-        task_config = pin_components(task_config, provenance)
+        # saved as given; built from names pinned to the plugins that made it (a name
+        # another plugin has registered since is ambiguous)
         self._task_config_json = json.dumps(task_config)
         self._info_json = json.dumps(info)
         self._provenance_json = json.dumps(provenance or {})
-        self.network = build_network(self.task_config, self.info, self.provenance)
+        pinned = pin_components(task_config, provenance)
+        self.network = build_network(pinned, self.info, self.provenance)
         if not self.network.built:
             self.network.build((None, *self.info["input_shape"]))
         # What ``call`` runs: the network's layers, max-pooling moved before the ReLU it
@@ -57,7 +59,7 @@ class TaskModel(keras.Model):
         # Augmentation runs inside the compiled train step, keyed by its own seed stream
         # (a SeedGenerator: its state is saved in checkpoints, so a resumed run goes on
         # with the very draws it would have made).
-        self._augmenter = build_augmenter(self.task_config, self.info, self.provenance)
+        self._augmenter = build_augmenter(pinned, self.info, self.provenance)
         if self._augmenter is not None:
             seed = self.task_config.get("seed")
             self.augment_seed = keras.random.SeedGenerator(

@@ -264,7 +264,9 @@ class Host:
                 self._trace(f"{hook_name} of plugin {info.name!r}")
                 try:
                     impl.function(**{a: register for a in impl.argnames if a == "register"})
-                except Exception as exc:
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:  # sys.exit() too: it must not end discovery
                     self._record(info, "register", exc)
         for kind in hookspecs.KINDS:
             names = [c.name for c in self.registry.all(kind) if c.plugin == info.name]

@@ -12,6 +12,7 @@ import contextlib
 import datetime
 import math
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -21,7 +22,8 @@ from . import backend
 from .building import _SINGLE, _kind, build_augmenter, build_network, building_with, resolve
 from .composition import compose, resolve_info
 from .config import DataInfo, TaskConfig, parse_task_config, train_options
-from .errors import CheckpointError, ConfigError, DataError, IncompatibleComponentsError
+from .errors import (CheckpointError, ConfigError, DataError, IncompatibleComponentsError,
+                     VisionhooksError)
 from .manager import Host
 from .manager import host as default_host
 from .registry import Component
@@ -144,7 +146,10 @@ class Task:
     @classmethod
     def from_model(cls, model: Any, host: Host | None = None) -> Task:
         """Wrap a loaded ``TaskModel``."""
-        config = TaskConfig.model_validate(model.task_config)
+        from .building import pin_components
+
+        config = TaskConfig.model_validate(pin_components(model.task_config, model.provenance,
+                                                          host))
         info = DataInfo.model_validate(model.info)
         return cls(config, info, model=model, host=host)
 
@@ -310,7 +315,7 @@ class Task:
         than 0 writes its throwaway checkpoints)."""
         keras = backend.keras()
         from .training import EpochCheckpoint, EpochSeed, StopOnNonFinite, TqdmProgress, \
-            restore_seed_states
+            clear_checkpoints, restore_seed_states
 
         tc = self.config.train
         write_dir = scratch or self.run_dir
@@ -331,6 +336,10 @@ class Task:
                     print(f"resuming from {ckpt} (epoch {initial_epoch})")
             elif verbose:
                 print(f"resume: no checkpoint in {self.run_dir}, starting from scratch")
+        elif checkpoint and clear_checkpoints(write_dir):
+            warnings.warn(f"a new run in {write_dir}: the checkpoints of the run before it "
+                          f"there were removed (fit(resume=True) / --resume continues one)",
+                          stacklevel=3)
         n_train = len(x) - int(len(x) * split) if split else len(x)
         if getattr(self.model, "optimizer", None) is None or not self.model.compiled:
             self._compile(math.ceil(n_train / batch_size), epochs, spe)
@@ -342,7 +351,7 @@ class Task:
             cbs.append(EpochSeed(self.config.seed))
         if verbose:
             cbs.append(TqdmProgress())
-        cbs.append(StopOnNonFinite(write_dir if checkpoint else None))  # before the checkpoint
+        cbs.append(StopOnNonFinite(self.run_dir if checkpoint else None))  # before saving
         if checkpoint:
             cbs.append(EpochCheckpoint(write_dir, tc.keep_checkpoints, previous,
                                        {"schedule_epochs": self._schedule_epochs}))
@@ -375,14 +384,16 @@ class Task:
         a power cut) is skipped with a warning; one made with another config is an error."""
         from .training import checkpoints, read_state
 
-        found, failures = checkpoints(run_dir), []
+        found, failures, last = checkpoints(run_dir), [], None
         for ckpt in found:
             try:
                 state = read_state(ckpt)
                 self._restore(ckpt)
-            except CheckpointError:
-                raise
-            except Exception as exc:  # JSON, zip, HDF5 and Keras errors of a damaged file
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+                if isinstance(exc, VisionhooksError):  # a config mismatch, a missing plugin
+                    raise
+                # what a damaged file raises: JSON, zip, HDF5 (OSError), Keras (ValueError)
+                last = exc
                 failures.append(f"{ckpt.name}: {type(exc).__name__}: {exc}")
                 warnings.warn(f"checkpoint {ckpt} cannot be read ({failures[-1]}); trying the "
                               f"one before it", stacklevel=3)
@@ -390,7 +401,7 @@ class Task:
             return ckpt, state
         if failures:
             raise CheckpointError(f"no checkpoint in {run_dir / 'checkpoints'} can be read:\n  "
-                                  + "\n  ".join(failures))
+                                  + "\n  ".join(failures)) from last
         return None, {}
 
     def _restore(self, ckpt: Path) -> None:
@@ -399,8 +410,8 @@ class Task:
         keras = backend.keras()
         with building_with(self.host), self._distributed():
             loaded = keras.saving.load_model(ckpt / "task.keras", safe_mode=True)
-        saved = TaskConfig.model_validate(loaded.task_config)
-        mine = self._resolved_config()
+        saved = TaskConfig.model_validate(_unpinned(loaded.task_config))
+        mine = TaskConfig.model_validate(_unpinned(self._resolved_config().dump()))
         for field in ("task", "model", "loss", "postprocess", "metrics", "augment",
                       "optimizer"):
             a, b = getattr(saved, field), getattr(mine, field)
@@ -504,6 +515,19 @@ class Task:
         self.model.save(tmp)
         tmp.replace(path)
         return path
+
+
+def _unpinned(task_config: dict[str, Any]) -> dict[str, Any]:
+    """A dumped task config with ``plugin:name`` component names as bare names: what a
+    resume compares (a loaded task may have pinned a name that the checkpoint's run did
+    not need to)."""
+    def bare(spec: Any) -> Any:
+        if isinstance(spec, dict) and isinstance(spec.get("name"), str):
+            return {**spec, "name": spec["name"].rpartition(":")[2]}
+        return spec
+
+    return {k: [bare(v) for v in value] if isinstance(value, list) else bare(value)
+            for k, value in task_config.items()}
 
 
 def _callback_list(callbacks: Any) -> list[Any]:

@@ -195,6 +195,18 @@ def save_checkpoint(run_dir: Path, model: keras.Model, epoch: int,
     return final
 
 
+def clear_checkpoints(run_dir: str | Path) -> int:
+    """Remove a run's checkpoint folders and ``LATEST``; how many folders there were.
+    A new (not resumed) run in the same folder starts with this, so its pruning and its
+    resume never mix its epochs with an earlier run's."""
+    root = Path(run_dir) / CHECKPOINTS
+    old = [p for p in root.glob("epoch-*") if p.is_dir()]
+    for p in [*old, *root.glob(".epoch-*.tmp-*")]:
+        shutil.rmtree(p, ignore_errors=True)
+    (root / LATEST).unlink(missing_ok=True)
+    return len(old)
+
+
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
     """The newest complete checkpoint folder of a run, or None."""
     found = checkpoints(run_dir)

@@ -119,6 +119,17 @@ def test_a_task_loads_after_another_plugin_registers_one_of_its_names(host, tmp_
     assert again.config.model.name == "classification:mlp"
     x = images()
     assert np.array_equal(again.predict(x, raw=True), task.predict(x, raw=True))
+    # the file keeps the name as saved, and a resume compares names without the pin
+    resaved = again.save(tmp_path / "again.keras")
+    assert vh.saving.read_task_file(resaved)["task_config"]["model"]["name"] == "mlp"
+    host.unregister_plugin("newcomer")
+    run = tmp_path / "run"
+    again.fit(np.zeros((4, 28, 28, 1), np.float32), np.arange(4), epochs=1, run_dir=run,
+              verbose=0)
+    composed = vh.compose(task="classification", model="mlp", host=host,
+                          model_config={"hidden_units": [4]})
+    composed.fit(np.zeros((4, 28, 28, 1), np.float32), np.arange(4), epochs=2, run_dir=run,
+                 resume=True, verbose=0)
 
 
 def test_a_file_claiming_to_be_a_task_without_its_config(tmp_path):

@@ -229,6 +229,40 @@ def test_resume_skips_a_damaged_newest_checkpoint(mnist_small, tmp_path, damage)
 
 
 @pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+def test_a_bug_is_not_taken_for_a_damaged_checkpoint(mnist_small, tmp_path, monkeypatch):
+    mlp = {"hidden_units": [8]}
+    data = mnist_small.train.take(64)
+    vh.compose(task="classification", model="mlp", data=mnist_small,
+               model_config=mlp).fit(data, epochs=1, batch_size=BATCH, run_dir=tmp_path,
+                                     verbose=0)
+    again = vh.compose(task="classification", model="mlp", data=mnist_small, model_config=mlp)
+
+    def broken(self, ckpt):
+        raise TypeError("a bug in our code")
+
+    monkeypatch.setattr(vh.Task, "_restore", broken)
+    with pytest.raises(TypeError, match="a bug in our code"):  # not "cannot be read"
+        again.fit(data, epochs=2, batch_size=BATCH, run_dir=tmp_path, resume=True, verbose=0)
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+def test_a_new_run_in_a_used_folder_replaces_its_checkpoints(mnist_small, tmp_path):
+    mlp = {"hidden_units": [8]}
+    data = mnist_small.train.take(64)
+    vh.compose(task="classification", model="mlp", data=mnist_small,
+               model_config=mlp).fit(data, epochs=3, batch_size=BATCH, run_dir=tmp_path,
+                                     verbose=0)
+    with pytest.warns(UserWarning, match="checkpoints of the run before it there were removed"):
+        vh.compose(task="classification", model="mlp", data=mnist_small,
+                   model_config=mlp).fit(data, epochs=1, batch_size=BATCH, run_dir=tmp_path,
+                                         verbose=0)
+    root = tmp_path / "checkpoints"
+    assert sorted(p.name for p in root.glob("epoch-*")) == ["epoch-0001"]
+    assert (root / LATEST).read_text() == "epoch-0001"
+    assert read_state(latest_checkpoint(tmp_path))["epoch"] == 1
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 def test_a_nan_loss_stops_training_before_its_weights_are_saved(mnist_small, tmp_path):
     task = vh.compose(task="classification", model="mlp", data=mnist_small,
                       model_config={"hidden_units": [8]})
