@@ -204,8 +204,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         row: dict[str, Any] = {"image": path}
         for k, v in pred.items():
             row[k] = np.asarray(v[i]).tolist()
-        if "labels" in pred:
-            row["class_name"] = names[int(pred["labels"][i])]
+        if "labels" in pred and np.ndim(pred["labels"][i]) == 0:
+            label = int(pred["labels"][i])  # a postprocessor may answer -1 ("none")
+            row["class_name"] = names[label] if 0 <= label < len(names) else None
         rows.append(row)
     if args.json:
         print(json.dumps(rows, indent=1))

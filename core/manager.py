@@ -211,6 +211,13 @@ class Host:
             except Exception as exc:  # PluginValidationError, ValueError (same object twice)
                 self._record(info, "validate", exc)
                 return info
+            bare = [n for n in [*hookspecs.REGISTRATION_HOOKS, "fit_callbacks"]
+                    if callable(getattr(obj, n, None))
+                    and self.pm.parse_hookimpl_opts(obj, n) is None]
+            for hook in bare:  # pluggy skips it without a word
+                self._problem(info, "validate", f"{hook!r} of plugin {info.name!r} is not "
+                                                f"marked @visionhooks.hookimpl, so it is never "
+                                                f"called")
             unknown = [hc.name for hc in self.pm.get_hookcallers(obj) or [] if hc.spec is None]
             if unknown:
                 for hook in unknown:

@@ -80,8 +80,9 @@ class ClassificationTask(TaskType):
         return jnp.take_along_axis(z, jnp.asarray(targets)[:, None], axis=-1)[:, 0]
 
     def describe(self, prediction: dict[str, Any], i: int) -> str:
-        label = int(prediction["labels"][i])
-        return f"{self.info.class_names[label]} (p = {float(prediction['scores'][i]):.3f})"
+        label, names = int(prediction["labels"][i]), self.info.class_names
+        name = names[label] if 0 <= label < len(names) else f"no class ({label})"
+        return f"{name} (p = {float(prediction['scores'][i]):.3f})"
 
     def figures(self, task: Any, x: np.ndarray, y: np.ndarray, out_dir: Path) -> list[Path]:
         from .figures import confusion_figure, misclassified_figure

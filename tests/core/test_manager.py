@@ -261,6 +261,17 @@ def test_a_registration_hook_marked_as_wrapper_is_reported(fake_dists, make_host
     assert "wrapped-loss" not in h.components("loss")
 
 
+def test_a_hook_without_the_hookimpl_marker_is_reported(host):
+    class Undecorated:
+        def register_models(self, register):
+            register("never", "somewhere:factory")
+
+    info = host.register_plugin(Undecorated(), name="undecorated")
+    assert "'register_models' of plugin 'undecorated' is not marked @visionhooks.hookimpl" \
+        in info.error
+    assert "never" not in host.components("model")
+
+
 def test_strict_mode_raises_every_load_error_at_once(zoo, make_host):
     with pytest.raises(PluginLoadError) as exc:
         make_host(strict=True).load()

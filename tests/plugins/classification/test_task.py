@@ -206,6 +206,13 @@ PROBS = np.array([[0.1, 0.6, 0.2, 0.1],
                   [0.05, 0.15, 0.3, 0.5]], np.float32)
 
 
+def test_describe_a_label_outside_the_classes():
+    kind = ClassificationTask(None, INFO)
+    pred = {"labels": np.array([1, -1]), "scores": np.array([0.9, 0.2])}
+    assert kind.describe(pred, 0).endswith("(p = 0.900)")
+    assert kind.describe(pred, 1) == "no class (-1) (p = 0.200)"  # a postprocessor's "none"
+
+
 def test_labels_postprocessor():
     out = parts.Labels(LabelsConfig(), INFO)(PROBS)
     assert set(out) == {"labels", "scores", "probabilities"}
