@@ -130,10 +130,15 @@ def register_augmentations(register: Register) -> None:
 def register_explainers(register: Register) -> None:
     """Add explainers (saliency, filter visualization, projections ...).
 
-    ``factory(config, info)`` returns a callable ``explain(task, images, **options)``
-    returning NumPy arrays. ``images`` is a checked batch, or None when the user gave
-    none: an explainer registered with ``needs_images=True`` is then not called
-    (``Task.explain`` names the ones that start without images, such as ``filters``).
+    ``factory(config, info)`` returns a callable ``explain(task, images, target=None)``
+    returning a dict of NumPy arrays; its parameters (``layer`` ...) come from ``config``.
+    ``images`` is a checked batch, or None when the user gave none: an explainer
+    registered with ``needs_images=True`` is then not called (``Task.explain`` names the
+    ones that start without images, such as ``filters``). ``target`` is the user's, as
+    given (a class id or name, a region, a box); resolve it with
+    ``task.task_type.explain_targets(outputs, target)``. An optional method
+    ``figures(task, images, result, out_dir)`` returning PNG paths draws the figures
+    that ``figures_dir=`` and ``visionhooks explain`` write.
 
     :param register: ``register(name, factory, config=..., tasks=(...),
         needs_images=True)``.
