@@ -56,6 +56,24 @@ class TaskType:
         """
         return check_images(x, self.info.input_shape, keep_uint8)
 
+    def class_ids(self, target: Any, n: int) -> np.ndarray:
+        """An explain target's classes as (n,) int32 ids: one class id or name, or one per
+        image; an unknown name or an id outside the classes is a ``DataError``."""
+        t, names, c = np.asarray(target), list(self.info.class_names), self.info.num_classes
+        if t.dtype.kind in "US":
+            bad = [str(v) for v in np.atleast_1d(t) if str(v) not in names]
+            if bad:
+                raise DataError(f"unknown class name(s) {bad}; classes: {names}")
+            t = np.array([names.index(str(v)) for v in np.atleast_1d(t)]).reshape(t.shape)
+        ok = t.dtype.kind in "iu" or (t.dtype.kind == "f" and np.isfinite(t).all()
+                                     and (t == np.round(t)).all())
+        if ok:
+            t = np.broadcast_to(t, (n,)) if t.ndim == 0 else t
+        if not ok or t.shape != (n,) or (t < 0).any() or (t >= c).any():
+            raise DataError(f"target must be a class id in 0..{c - 1} or a class name (one, "
+                            f"or {n}: one per image). Received: {np.asarray(target).tolist()}")
+        return t.astype(np.int32)
+
     def check_targets(self, y: Any, n: int) -> Any:
         """Validate targets for ``n`` images; return them in the data-model form."""
         raise NotImplementedError

@@ -11,7 +11,7 @@ original first, then 15 draws, masks and boxes moved with their images.
 
 from __future__ import annotations
 
-import sys
+import argparse
 import warnings
 from pathlib import Path
 
@@ -45,4 +45,6 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("figures"))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", nargs="?", default="figures", help="folder for the PNGs")
+    main(Path(parser.parse_args().out))

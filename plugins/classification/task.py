@@ -51,22 +51,10 @@ class ClassificationTask(TaskType):
     def explain_targets(self, outputs: np.ndarray, target: Any = None) -> np.ndarray:
         """Class ids (N,): ``target`` (one id, a name, or one per image), else the
         predicted class."""
-        n, c = np.shape(outputs)
+        n = np.shape(outputs)[0]
         if target is None:
             return np.asarray(outputs).argmax(-1).astype(np.int32)
-        t = np.asarray(target)
-        if t.dtype.kind in "US":
-            names = list(self.info.class_names)
-            bad = [str(v) for v in np.atleast_1d(t) if str(v) not in names]
-            if bad:
-                raise DataError(f"unknown class name(s) {bad}; classes: {names}")
-            t = np.array([names.index(str(v)) for v in np.atleast_1d(t)])
-            t = t.reshape(np.shape(target))
-        t = np.broadcast_to(t.astype(np.int64), (n,)) if t.ndim == 0 else t.astype(np.int64)
-        if t.shape != (n,) or (t < 0).any() or (t >= c).any():
-            raise DataError(f"target must be a class id in 0..{c - 1} (or {n} of them). "
-                            f"Received: {np.asarray(target).tolist()}")
-        return t.astype(np.int32)
+        return self.class_ids(target, n)
 
     def explain_score(self, outputs: Any, targets: Any) -> Any:
         """The target's class score (logit) recovered from the softmax output, up to a

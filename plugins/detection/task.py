@@ -137,10 +137,7 @@ class DetectionTask(TaskType):
             pred = iou.argmax(1)
             given = target.get("class")
             cls = (probs[np.arange(n), pred].argmax(-1) if given is None
-                   else np.broadcast_to(np.asarray(given, np.int64), (n,)))
-            if (cls < 0).any() or (cls >= self.info.num_classes).any():
-                raise DataError(f"target class must be in 0..{self.info.num_classes - 1}. "
-                                f"Received: {np.asarray(given).tolist()}")
+                   else self.class_ids(given, n))
         return {"predictor": pred.astype(np.int32), "class": np.asarray(cls, np.int32),
                 "box": boxes[np.arange(n), pred]}
 

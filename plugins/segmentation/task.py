@@ -67,9 +67,7 @@ class SegmentationTask(TaskType):
             counts[:, 0] = -1 if c > 1 else counts[:, 0]
             cls = counts.argmax(1)
         else:
-            cls = np.broadcast_to(np.asarray(t, np.int64), (n,))
-        if (cls < 0).any() or (cls >= c).any():
-            raise DataError(f"target class must be in 0..{c - 1}. Received: {cls.tolist()}")
+            cls = self.class_ids(t, n)
         if region is None:
             region = pred == cls[:, None, None]
             empty = ~region.reshape(n, -1).any(1)

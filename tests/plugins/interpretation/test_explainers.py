@@ -306,6 +306,12 @@ def test_segmentation_region_targets():
     assert seg.explain(x, "gradients")["maps"].shape == (2, 16, 16)
     with pytest.raises(DataError, match="region must be"):
         seg.explain(x, "saliency", target={"class": 1, "region": region[:4]})
+    by_name = seg.explain(x, "saliency", target="2")  # class names are "0", "1", "2"
+    np.testing.assert_array_equal(by_name["targets"]["class"], [2, 2])
+    with pytest.raises(DataError, match="unknown class name.*'building'.*classes: \\['0'"):
+        seg.explain(x, "saliency", target={"class": "building"})
+    with pytest.raises(DataError, match="class id in 0..2 or a class name"):
+        seg.explain(x, "saliency", target=7)
 
 
 def test_image_grid_draws_uint8_images_as_their_floats(tmp_path):
