@@ -68,7 +68,9 @@ def _detect_fn(num_anchors: int, max_outputs: int, per_class: bool):
                                   iou_t, score_t, max_outputs=max_outputs)
         idx = jnp.maximum(kept, 0)
         ok = kept >= 0
-        return (jnp.where(ok[:, None], boxes[idx], 0), jnp.where(ok, scores[idx], 0),
+        # kept boxes clipped to the image (a predicted box may reach past its border)
+        return (jnp.where(ok[:, None], jnp.clip(boxes[idx], 0.0, 1.0), 0),
+                jnp.where(ok, scores[idx], 0),
                 jnp.where(ok, classes[idx], -1), count)
 
     def run(outputs, iou_t, score_t):
@@ -96,7 +98,8 @@ def detect(outputs: Any, num_anchors: int, iou_threshold: float = 0.5,
            per_class: bool = True) -> dict[str, np.ndarray]:
     """Decoded outputs → detections per image, batched and jit-compiled.
 
-    Returns NumPy arrays: ``boxes`` (N, K, 4) rel_xyxy, ``scores`` (N, K), ``classes``
+    Returns NumPy arrays: ``boxes`` (N, K, 4) rel_xyxy clipped to the image (suppression
+    runs on the boxes as predicted), ``scores`` (N, K), ``classes``
     (N, K) int32 padded with -1, ``counts`` (N,), with K = ``max_outputs`` and each
     image's detections first, in descending score.
     """
