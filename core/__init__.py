@@ -70,6 +70,10 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'visionhooks' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:  # the lazy names too, for completion in a REPL
+    return sorted(set(globals()) | set(_LAZY))
+
+
 # `keras.saving.load_model` understands task files once visionhooks is imported,
 # whether Keras was imported before or after (without importing it here).
 from .backend import register_keras_objects_on_import as _register_keras_objects

@@ -16,5 +16,6 @@ def test_promised_names_exist():
     for name in ("plugins", "components", "compose", "Task", "datasets", "load", "hookimpl",
                  "register_plugin", "ComponentConfig", "DataInfo", "TaskType", "Evaluator"):
         assert hasattr(vh, name), name
+        assert name in dir(vh), name  # lazy ones too (REPL completion)
     assert callable(vh.datasets.load)
     assert vh.Task.from_config is not None
