@@ -12,8 +12,9 @@ counted (an "ignore" label such as 255 or -1).
   updated inside the compiled step (a one-hot matrix product, ``keras.ops`` only).
   IoU_c = TP/(TP+FP+FN) and Dice_c = 2TP/(2TP+FP+FN) are averaged over the classes
   present in the truth or the prediction (TP+FP+FN > 0); with none, the mean is 0.
-  The matrix is float32: exact while a cell holds fewer than 2**24 pixels, then
-  rounded (relative error about 1e-7 per batch) rather than overflowing.
+  A batch's matrix is counted exactly (per image, summed as integers); the metric
+  variable is float32, so totals past 2**24 pixels a cell are rounded when batches are
+  added (relative error about 1e-7 per batch) rather than overflowing.
 - ``PerClassIoU`` ("iou") is the evaluator: the same matrix in NumPy (int64, exact)
   over ``predict`` batches, with IoU and Dice per class by name.
 """
@@ -67,7 +68,11 @@ def confusion_matrix(y_true, y_pred, num_classes: int, threshold: float = THRESH
     t = ops.one_hot(ops.reshape(labels, (n, -1)), num_classes, dtype="float32")  # (N, P, C)
     p = ops.one_hot(ops.reshape(pred, (n, -1)), num_classes, dtype="float32")
     if sample_weight is None:
-        return ops.einsum("npi,npj->ij", t, p)
+        # per image (exact in float32 below 2**24 pixels an image), then summed as
+        # integers: one float32 sum over the whole batch stops counting at 2**24 pixels a
+        # cell (a 300×256×256 batch of one class read 16,777,216 for 19,660,799)
+        counts = ops.cast(ops.einsum("npi,npj->nij", t, p), "int32")
+        return ops.cast(ops.sum(counts, axis=0), "float32")
     w = ops.cast(ops.convert_to_tensor(sample_weight), "float32")
     if len(w.shape) == 4 and w.shape[-1] == 1:
         w = ops.squeeze(w, axis=-1)
