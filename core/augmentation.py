@@ -148,14 +148,14 @@ def _as_batch(batch: Any) -> dict[str, Any]:
         if m.shape != (n, h, w):
             raise DataError(f"segmentation_masks must be (N, H, W) = {(n, h, w)}. Received: "
                             f"shape={m.shape}")
-        out["segmentation_masks"] = m.astype(np.int32)
+        out["segmentation_masks"] = _integer_ids(m, "segmentation_masks")
     if "bounding_boxes" in batch:
         bb = batch["bounding_boxes"]
         if not isinstance(bb, dict) or not {"boxes", "labels"} <= set(bb):
             raise DataError("bounding_boxes must be a dict with 'boxes' (N, M, 4) and "
                             "'labels' (N, M)")
         boxes = np.asarray(bb["boxes"], np.float32)
-        labels = np.asarray(bb["labels"]).astype(np.int32)
+        labels = _integer_ids(np.asarray(bb["labels"]), "bounding_boxes labels")
         if boxes.ndim != 3 or boxes.shape[0] != n or boxes.shape[2] != 4 \
                 or labels.shape != boxes.shape[:2]:
             raise DataError(f"bounding_boxes must have boxes (N, M, 4) and labels (N, M) with "
@@ -239,6 +239,24 @@ def augment(batch: Any, augment: Sequence[Any], *, seed: int = 0,
                           box_format=box_format, devices=devices, host=host)
     out = fn(data, jax.random.PRNGKey(seed))
     return jax.tree_util.tree_map(np.asarray, out)
+
+
+def _integer_ids(a: np.ndarray, what: str) -> np.ndarray:
+    """Class ids as int32: integers, or floats holding whole numbers (a cast would turn
+    NaN into -2**31 and 2.7 into class 2)."""
+    if a.dtype == bool or np.issubdtype(a.dtype, np.integer):
+        lo, hi = np.iinfo(np.int32).min, np.iinfo(np.int32).max
+        ok = a.size == 0 or (a.min() >= lo and a.max() <= hi)
+    elif np.issubdtype(a.dtype, np.floating):
+        ok = bool(np.isfinite(a).all() and (a == np.round(a)).all()
+                  and (a.size == 0 or np.abs(a).max() < 2**31))
+    else:
+        ok = False
+    if not ok:
+        raise DataError(f"{what} must be integer class ids. Received: dtype={a.dtype}"
+                        + (", with NaN or fractional values" if np.issubdtype(
+                            a.dtype, np.floating) else ""))
+    return a.astype(np.int32)
 
 
 def compile_pipeline(augment: Sequence[Any], *, input_shape: Sequence[int], batch_size: int,

@@ -21,8 +21,9 @@ class WarpConfig(ComponentConfig):
     probability: float = Field(1.0, ge=0, le=1, description="chance to transform an image")
     fill_mode: Literal["constant", "nearest", "reflect", "wrap"] = Field(
         "constant", description="what pixels from outside the image read")
-    fill_value: float = Field(0.0, description="image value for fill_mode 'constant' "
-                                               "(masks fill with class 0)")
+    fill_value: float = Field(0.0, ge=0, le=1,
+                              description="image value for fill_mode 'constant', in [0, 1] "
+                                          "like the images (masks fill with class 0)")
     min_visibility: float = Field(0.25, ge=0, le=1, description=(
         "a moved box is dropped (with its class) when less than this share of it stays "
         "inside the image"))

@@ -199,6 +199,12 @@ def test_bad_batches_and_specs_are_named():
         vh.augment(batch, [{"name": "zoom", "min_scale": 2, "max_scale": 1}])
     with pytest.raises(ConfigError, match="need a 'name'"):
         vh.augment(batch, [{"max_degrees": 3}])
+    masks = batch["segmentation_masks"].astype(np.float32)
+    for bad_mask in (np.where(masks == 0, np.nan, masks), masks + 0.5):
+        with pytest.raises(DataError, match="segmentation_masks must be integer class ids"):
+            vh.augment({"images": batch["images"], "segmentation_masks": bad_mask}, ["flip"])
+    with pytest.raises(ConfigError, match="fill_value"):  # images stay in [0, 1]
+        vh.augment(batch, [{"name": "shift", "fill_value": 2.0}])
     with pytest.raises(ConfigError, match="augment is a list of augmentations, e.g. \\['flip'\\]"):
         vh.augment(batch, "flip")  # not split into the letters f, l, i, p
     for seed in ("a", -1, 2**32, 1.5):
