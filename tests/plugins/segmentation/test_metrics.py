@@ -228,3 +228,14 @@ def test_inside_jit_compiled_evaluate(c, tmp_path):
     again = loaded.evaluate(x, y, batch_size=4, return_dict=True, verbose=0)
     for key, value in got.items():
         assert again[key] == pytest.approx(value, rel=1e-5), key
+
+
+def test_a_batch_past_2_to_the_24_pixels_a_cell_is_still_counted():
+    """One float32 sum over the batch stopped at 16,777,216; counted per image and summed
+    as integers, only the final float32 rounding (spacing 2 there) remains."""
+    from visionhooks.plugins.segmentation.metrics import confusion_matrix
+
+    y = np.zeros((260, 256, 256), np.uint8)
+    y[0, 0, :3] = 1
+    m = np.asarray(confusion_matrix(y, np.zeros((260, 256, 256, 1), np.float32), 2))
+    assert abs(m[0, 0] - (260 * 256 * 256 - 3)) <= 2 and m[1, 0] == 3
