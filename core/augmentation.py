@@ -241,6 +241,11 @@ def augment(batch: Any, augment: Sequence[Any], *, seed: int = 0,
     return jax.tree_util.tree_map(np.asarray, out)
 
 
+#: Box formats the augmentations move (those of Keras' bounding-box utilities).
+BOX_FORMATS = ("xyxy", "yxyx", "xywh", "center_xywh", "center_yxhw", "rel_xyxy", "rel_yxyx",
+               "rel_xywh", "rel_center_xywh")
+
+
 def _integer_ids(a: np.ndarray, what: str) -> np.ndarray:
     """Class ids as int32: integers, or floats holding whole numbers (a cast would turn
     NaN into -2**31 and 2.7 into class 2)."""
@@ -265,6 +270,9 @@ def compile_pipeline(augment: Sequence[Any], *, input_shape: Sequence[int], batc
     """The jit-compiled ``fn(batch, key) -> batch`` that ``augment`` runs (cached): for
     repeated calls on device arrays, e.g. in a data loader or a benchmark."""
     host = host or default_host()
+    if box_format not in BOX_FORMATS:
+        raise ConfigError(f"unknown box_format {box_format!r}; the formats Keras' box "
+                          f"utilities convert: {list(BOX_FORMATS)}")
     info = DataInfo(task="augmentation", input_shape=tuple(input_shape), num_classes=2,
                     box_format=box_format)
     _HOSTS[id(host)] = host

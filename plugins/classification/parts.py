@@ -8,7 +8,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from visionhooks import DataInfo, Evaluator
+from visionhooks import DataError, DataInfo, Evaluator
 
 from .config import CrossEntropyConfig, LabelsConfig, TopKConfig
 
@@ -82,7 +82,15 @@ class Confusion(Evaluator):
 
     def update(self, y_true: Any, outputs: np.ndarray) -> None:
         pred = np.asarray(outputs).argmax(-1)
-        np.add.at(self.matrix, (np.asarray(y_true).reshape(-1), pred), 1)
+        y = np.asarray(y_true).reshape(-1)
+        c = len(self.matrix)
+        if not np.issubdtype(y.dtype, np.number) or np.issubdtype(y.dtype, np.complexfloating) \
+                or not np.isfinite(y).all() or (y != np.round(y)).any() \
+                or (y < 0).any() or (y >= c).any():
+            # NumPy would count -1 as the last class
+            raise DataError(f"confusion: labels must be class ids in 0..{c - 1}. "
+                            f"Received: {y[:10].tolist()}")
+        np.add.at(self.matrix, (y.astype(np.int64), pred), 1)
 
     def result(self) -> dict[str, Any]:
         totals = self.matrix.sum(1)

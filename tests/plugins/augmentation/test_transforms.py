@@ -203,6 +203,8 @@ def test_bad_batches_and_specs_are_named():
     for bad_mask in (np.where(masks == 0, np.nan, masks), masks + 0.5):
         with pytest.raises(DataError, match="segmentation_masks must be integer class ids"):
             vh.augment({"images": batch["images"], "segmentation_masks": bad_mask}, ["flip"])
+    with pytest.raises(ConfigError, match="unknown box_format 'xyxz'; .*'rel_center_xywh'"):
+        vh.augment(batch, ["flip"], box_format="xyxz")
     with pytest.raises(ConfigError, match="fill_value"):  # images stay in [0, 1]
         vh.augment(batch, [{"name": "shift", "fill_value": 2.0}])
     with pytest.raises(ConfigError, match="augment is a list of augmentations, e.g. \\['flip'\\]"):

@@ -241,6 +241,11 @@ def test_confusion_evaluator_against_numpy():
     assert res["per_class_accuracy"]["d"] is None
     ev.reset()
     assert np.asarray(ev.result()["confusion_matrix"]).sum() == 0
+    ev.update(np.array([0.0, 2.0]), outputs[:2])  # float ids are fine
+    for bad in ([-1, 0], [0, 4], [0.5, 1]):  # -1 would be NumPy's last row
+        with pytest.raises(DataError, match="confusion: labels must be class ids in 0..3"):
+            ev.update(np.array(bad), outputs[:2])
+    assert np.asarray(ev.result()["confusion_matrix"]).sum() == 2
 
 
 def test_streaming_metrics():
