@@ -196,6 +196,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .saving import load
 
     task = load(args.model)
+    if args.set:  # e.g. a lower detection score threshold than the task was saved with
+        from .config import apply_overrides
+
+        given = apply_overrides({}, list(args.set))
+        if set(given) != {"postprocess"} or not isinstance(given["postprocess"], dict):
+            raise VisionhooksError(f"predict --set takes postprocessor parameters, e.g. "
+                                   f"--set postprocess.score_threshold=0.1. Received: "
+                                   f"{list(args.set)}")
+        params = {**task.config.postprocess.params, **given["postprocess"]}
+        task.postprocessor = task.components["postprocess"].build(params, task.info)
     images = _read_images(task, args.images)
     pred = task.predict(images)
     names = task.class_names
@@ -327,6 +337,8 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("predict", help="predict image files with a saved task")
     s.add_argument("model", help="a .keras task file")
     s.add_argument("images", nargs="+", help="image files (read with Pillow, resized)")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="postprocessor parameter, e.g. --set postprocess.score_threshold=0.1")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_predict)
 

@@ -189,3 +189,13 @@ def test_detection_train_evaluate_predict(capsys, tmp_path):
     lines = out.strip().splitlines()
     assert len(lines) == 2 and all("object" in line and "rel_center_xywh" in line
                                    for line in lines)
+    # the postprocessor's threshold, changed for this call only
+    model = str(run_dir / "model.keras")
+    code, out, err = run(capsys, "predict", model, *paths, "--json",
+                         "--set", "postprocess.score_threshold=0.0")
+    assert code == 0, err
+    assert all(row["counts"] == 100 for row in json.loads(out))  # every candidate kept
+    code, _, err = run(capsys, "predict", model, *paths, "--set", "train.epochs=3")
+    assert code == 2 and "predict --set takes postprocessor parameters" in err
+    code, _, err = run(capsys, "predict", model, *paths, "--set", "postprocess.score=1")
+    assert code == 2 and "score" in err
