@@ -27,6 +27,7 @@ from .fusion import boundary
 from .manager import Host
 from .manager import host as default_host
 from .registry import Component
+from .tasktype import check_images, not_whole
 
 #: Parts of a batch that move with the image in a geometric transform.
 SPATIAL_TARGETS = ("segmentation_masks", "bounding_boxes")
@@ -123,8 +124,6 @@ def train_augmenter(pipeline: Pipeline, task_type: Any):
 
 
 def _as_batch(batch: Any) -> dict[str, Any]:
-    from .tasktype import check_images
-
     if not isinstance(batch, dict):
         batch = {"images": batch}
     if "images" not in batch:
@@ -253,8 +252,7 @@ def _integer_ids(a: np.ndarray, what: str) -> np.ndarray:
         lo, hi = np.iinfo(np.int32).min, np.iinfo(np.int32).max
         ok = a.size == 0 or (a.min() >= lo and a.max() <= hi)
     elif np.issubdtype(a.dtype, np.floating):
-        ok = bool(np.isfinite(a).all() and (a == np.round(a)).all()
-                  and (a.size == 0 or np.abs(a).max() < 2**31))
+        ok = not not_whole(a).any() and (a.size == 0 or np.abs(a).max() < 2**31)
     else:
         ok = False
     if not ok:

@@ -65,8 +65,7 @@ class TaskType:
             if bad:
                 raise DataError(f"unknown class name(s) {bad}; classes: {names}")
             t = np.array([names.index(str(v)) for v in np.atleast_1d(t)]).reshape(t.shape)
-        ok = t.dtype.kind in "iu" or (t.dtype.kind == "f" and np.isfinite(t).all()
-                                     and (t == np.round(t)).all())
+        ok = t.dtype.kind in "iu" or (t.dtype.kind == "f" and not not_whole(t).any())
         if ok:
             t = np.broadcast_to(t, (n,)) if t.ndim == 0 else t
         if not ok or t.shape != (n,) or (t < 0).any() or (t >= c).any():
@@ -148,6 +147,14 @@ class Evaluator:
 
     def result(self) -> dict[str, Any]:
         raise NotImplementedError
+
+
+def not_whole(a: np.ndarray) -> np.ndarray:
+    """Where a numeric array holds no finite whole number (NaN, ±inf, 2.5): what a cast
+    to integer class ids would silently change. All False for integer dtypes."""
+    if not np.issubdtype(a.dtype, np.floating):
+        return np.zeros(a.shape, bool)
+    return ~np.isfinite(a) | (a != np.round(a))
 
 
 def float_images(x: Any) -> np.ndarray:

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 
 from visionhooks import DataError, DataInfo, Evaluator
+from visionhooks.tasktype import not_whole
 
 from .config import CrossEntropyConfig, LabelsConfig, TopKConfig
 
@@ -84,9 +85,8 @@ class Confusion(Evaluator):
         pred = np.asarray(outputs).argmax(-1)
         y = np.asarray(y_true).reshape(-1)
         c = len(self.matrix)
-        if not np.issubdtype(y.dtype, np.number) or np.issubdtype(y.dtype, np.complexfloating) \
-                or not np.isfinite(y).all() or (y != np.round(y)).any() \
-                or (y < 0).any() or (y >= c).any():
+        numeric = np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)
+        if not numeric or not_whole(y).any() or (y < 0).any() or (y >= c).any():
             # NumPy would count -1 as the last class
             raise DataError(f"confusion: labels must be class ids in 0..{c - 1}. "
                             f"Received: {y[:10].tolist()}")

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from visionhooks import DataError, TaskType
+from visionhooks.tasktype import not_whole
 
 
 class ClassificationTask(TaskType):
@@ -35,8 +36,8 @@ class ClassificationTask(TaskType):
         if len(y) != n:
             raise DataError(f"{n} images but {len(y)} labels")
         if np.issubdtype(y.dtype, np.floating):
-            if not np.isfinite(y).all() or (y != np.round(y)).any():
-                bad = np.nonzero(~np.isfinite(y) | (y != np.round(y)))[0]
+            bad = np.nonzero(not_whole(y))[0]
+            if len(bad):
                 raise DataError(f"labels must be integer class ids; label {bad[0]} is "
                                 f"{y[bad[0]]!r}")
         elif not np.issubdtype(y.dtype, np.integer):

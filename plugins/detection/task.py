@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from visionhooks import ConfigError, DataError, TaskType
+from visionhooks.tasktype import not_whole
 
 from .anchors import default_anchors, kmeans_anchors
 from .boxes import DEFAULT_FORMAT, convert_boxes
@@ -53,7 +54,7 @@ class DetectionTask(TaskType):
             if not np.issubdtype(labels.dtype, np.floating):
                 raise DataError(f"labels must be integer class ids (-1 for padding). "
                                 f"Received: dtype={labels.dtype}")
-            if not np.isfinite(labels).all() or (labels != np.round(labels)).any():
+            if not_whole(labels).any():
                 raise DataError("labels must be integer class ids (-1 for padding)")
         c = self.info.num_classes
         bad = (labels < -1) | (labels >= c)  # before the cast, which would wrap huge ids

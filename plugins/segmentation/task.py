@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from visionhooks import DataError, TaskType
+from visionhooks.tasktype import not_whole
 
 
 class SegmentationTask(TaskType):
@@ -34,7 +35,7 @@ class SegmentationTask(TaskType):
         if y.dtype == bool:
             y = y.astype(np.int32)
         if np.issubdtype(y.dtype, np.floating):
-            bad = ~np.isfinite(y) | (y != np.round(np.nan_to_num(y)))
+            bad = not_whole(y)
             if bad.any():
                 i = int(np.argwhere(bad)[0][0])
                 raise DataError(f"mask {i} holds non-integer or NaN values; masks are integer "
