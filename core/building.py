@@ -77,6 +77,19 @@ def pin_components(task_config: dict[str, Any], provenance: dict[str, Any] | Non
     return out
 
 
+def unpin_components(task_config: dict[str, Any]) -> dict[str, Any]:
+    """A dumped task config with ``plugin:name`` component names as bare names, the
+    inverse of ``pin_components``: what a resume compares (a loaded task may have pinned
+    a name that the checkpoint's run did not need to)."""
+    def bare(spec: Any) -> Any:
+        if isinstance(spec, dict) and isinstance(spec.get("name"), str):
+            return {**spec, "name": spec["name"].rpartition(":")[2]}
+        return spec
+
+    return {k: [bare(v) for v in value] if isinstance(value, list) else bare(value)
+            for k, value in task_config.items()}
+
+
 def resolve(kind: str, name: str, provenance: dict[str, Any] | None = None,
             host: Host | None = None) -> Component:
     """The component, or an error that also says which package a saved task needs."""

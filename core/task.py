@@ -19,7 +19,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import backend
-from .building import _SINGLE, _kind, build_augmenter, build_network, building_with, resolve
+from .building import (_SINGLE, _kind, build_augmenter, build_network, building_with,
+                       resolve, unpin_components)
 from .composition import compose, resolve_info
 from .config import DataInfo, TaskConfig, parse_task_config, train_options
 from .errors import (CheckpointError, ConfigError, DataError, IncompatibleComponentsError,
@@ -388,7 +389,7 @@ class Task:
         for ckpt in found:
             try:
                 state = read_state(ckpt)
-                self._restore(ckpt)
+                self._restore(ckpt, state)
             except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
                 if isinstance(exc, VisionhooksError):  # a config mismatch, a missing plugin
                     raise
@@ -404,14 +405,14 @@ class Task:
                                   + "\n  ".join(failures)) from last
         return None, {}
 
-    def _restore(self, ckpt: Path) -> None:
-        from .training import read_state
-
+    def _restore(self, ckpt: Path, state: dict[str, Any]) -> None:
+        """Load checkpoint ``ckpt`` (its ``state.json`` already read) into this task,
+        refusing one made with another config."""
         keras = backend.keras()
         with building_with(self.host), self._distributed():
             loaded = keras.saving.load_model(ckpt / "task.keras", safe_mode=True)
-        saved = TaskConfig.model_validate(_unpinned(loaded.task_config))
-        mine = TaskConfig.model_validate(_unpinned(self._resolved_config().dump()))
+        saved = TaskConfig.model_validate(unpin_components(loaded.task_config))
+        mine = TaskConfig.model_validate(unpin_components(self._resolved_config().dump()))
         for field in ("task", "model", "loss", "postprocess", "metrics", "augment",
                       "optimizer"):
             a, b = getattr(saved, field), getattr(mine, field)
@@ -421,7 +422,7 @@ class Task:
                     f"{_dump(a)} there, {_dump(b)} here. Resume with the same config or use "
                     f"another run_dir.")
         self.model = loaded
-        self._schedule_epochs = read_state(ckpt).get("schedule_epochs")
+        self._schedule_epochs = state.get("schedule_epochs")
 
     # -- inference ----------------------------------------------------------------
 
@@ -515,19 +516,6 @@ class Task:
         self.model.save(tmp)
         tmp.replace(path)
         return path
-
-
-def _unpinned(task_config: dict[str, Any]) -> dict[str, Any]:
-    """A dumped task config with ``plugin:name`` component names as bare names: what a
-    resume compares (a loaded task may have pinned a name that the checkpoint's run did
-    not need to)."""
-    def bare(spec: Any) -> Any:
-        if isinstance(spec, dict) and isinstance(spec.get("name"), str):
-            return {**spec, "name": spec["name"].rpartition(":")[2]}
-        return spec
-
-    return {k: [bare(v) for v in value] if isinstance(value, list) else bare(value)
-            for k, value in task_config.items()}
 
 
 def _callback_list(callbacks: Any) -> list[Any]:

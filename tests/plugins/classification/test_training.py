@@ -237,7 +237,7 @@ def test_a_bug_is_not_taken_for_a_damaged_checkpoint(mnist_small, tmp_path, monk
                                      verbose=0)
     again = vh.compose(task="classification", model="mlp", data=mnist_small, model_config=mlp)
 
-    def broken(self, ckpt):
+    def broken(self, ckpt, state):
         raise TypeError("a bug in our code")
 
     monkeypatch.setattr(vh.Task, "_restore", broken)
