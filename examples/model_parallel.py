@@ -3,7 +3,7 @@
 split by output channel over the "model" axis of a device mesh (the batch over the
 "batch" axis), trained with visionhooks.
 
-    python examples/model_parallel.py [--steps N]
+    python examples/model_parallel.py [--steps N] [--depth D]
 
 Needs at least two devices: GPUs, or on a CPU two JAX host devices, which this script
 asks XLA for when it sees only one (XLA_FLAGS=--xla_force_host_platform_device_count=2;
@@ -42,12 +42,13 @@ def model_parallel() -> keras.distribution.ModelParallel:
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=8)
+    p.add_argument("--depth", type=int, default=3, help="U-Net encoder blocks (default 3)")
     args = p.parse_args(argv)
     data = vh.datasets.load("shapes", image_size=64, train_images=16 * args.steps,
                             test_images=16)
     dist = model_parallel()
     task = vh.compose(task="segmentation", model="unet", data=data, distribution=dist,
-                      model_config={"base_filters": 8, "depth": 3},
+                      model_config={"base_filters": 8, "depth": args.depth},
                       optimizer={"learning_rate": 3e-3})
     kernel = task.network.get_layer("encoder1_conv1").kernel
     print(f"mesh {dict(zip(dist.device_mesh.axis_names, dist.device_mesh.shape))}; encoder1_conv1 kernel {tuple(kernel.shape)} "
