@@ -8,6 +8,7 @@ import shutil
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +149,8 @@ class StopOnNonFinite(keras.callbacks.Callback):
     """Raises ``TrainingError`` when an epoch ends with a NaN or infinite loss. It runs
     before ``EpochCheckpoint``, so those weights are never saved: the newest checkpoint
     stays the last finite epoch (with ``keep_checkpoints`` folders, NaN ones would
-    otherwise push the good ones out)."""
+    otherwise push the good ones out). A non-finite validation loss alone only warns:
+    the weights trained on finite losses, so they are kept."""
 
     def __init__(self, run_dir: Path | None) -> None:
         super().__init__()
@@ -157,7 +159,14 @@ class StopOnNonFinite(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         from .errors import TrainingError
 
-        loss = (logs or {}).get("loss")
+        logs = logs or {}
+        val = logs.get("val_loss")
+        if val is not None and not np.isfinite(float(val)):  # the weights are finite: kept
+            warnings.warn(f"the validation loss became {float(val)} in epoch {epoch + 1} "
+                          f"while the training loss is {logs.get('loss')}: the model "
+                          f"overflows on the validation data (or the validation targets are "
+                          f"malformed); this epoch's checkpoint is written", stacklevel=2)
+        loss = logs.get("loss")
         if loss is None or np.isfinite(float(loss)):
             return
         ckpt = None if self.run_dir is None else latest_checkpoint(self.run_dir)

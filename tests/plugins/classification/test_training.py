@@ -283,6 +283,22 @@ def test_a_nan_loss_stops_training_before_its_weights_are_saved(mnist_small, tmp
     assert all(np.array_equal(a, b) for a, b in zip(restored.model.get_weights(), good))
 
 
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+def test_a_nan_validation_loss_alone_warns_and_keeps_the_epoch(mnist_small, tmp_path):
+    task = vh.compose(task="classification", model="mlp", data=mnist_small,
+                      model_config={"hidden_units": [8]})
+    x, y = mnist_small.train.take(64)
+    x = np.array(x, np.float32) / (255 if x.dtype == np.uint8 else 1)
+    vx = x[:32].copy()
+    vx[0, 3, 3] = np.inf  # the validation loss only (the weights train on finite data)
+    task.task_type.check_images = lambda images, keep_uint8=False: images
+    with pytest.warns(UserWarning, match="validation loss became nan in epoch 1 while the "
+                                         "training loss is [0-9.]+"):
+        task.fit(x, y, validation_data=(vx, y[:32]), epochs=1, batch_size=BATCH,
+                 run_dir=tmp_path, verbose=0)
+    assert (tmp_path / "checkpoints" / LATEST).read_text() == "epoch-0001"
+
+
 def test_resume_with_another_config_is_refused(mnist_small, tmp_path):
     first = vh.compose(task="classification", model="lenet5", data=mnist_small)
     save_checkpoint(tmp_path, first.model, 1, {"loss": [2.0]}, keep=2)
