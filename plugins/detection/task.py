@@ -239,10 +239,18 @@ class DetectionTask(TaskType):
         detections_grid(x[:n], pred, self.info.class_names, paths[0],
                         ground_truth={k: v[:n] for k, v in y.items()},
                         box_format=self.box_format)
-        raw = task.predict(x[:1], raw=True)
+        raw_n = task.predict(x[:n], raw=True)
+        raw = raw_n[:1]
         post = task.postprocessor
         b = post.num_anchors(raw)
         score = post.config.score_threshold
+        if not np.any(np.asarray(pred["classes"]) >= 0):  # an empty figure should say why
+            best = float(detect(raw_n, b, 2.0, 0.0, 1, post.config.per_class)["scores"].max())
+            warnings.warn(f"{paths[0]} shows no detections: no box in its {n} image(s) "
+                          f"scored above postprocess.score_threshold={score:g} (the highest "
+                          f"scored {best:.3g}); a model trained longer scores higher, or "
+                          f"lower the threshold (visionhooks predict --set "
+                          f"postprocess.score_threshold=...)", stacklevel=2)
         before = detect(raw, b, 2.0, score, 1000, post.config.per_class)  # τ > 1: keep all
         after = detect(raw, b, post.config.iou_threshold, score, post.config.max_outputs,
                        post.config.per_class)

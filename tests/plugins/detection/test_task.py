@@ -104,3 +104,18 @@ def test_training_lowers_the_loss_and_the_task_round_trips(toy_detection, tmp_pa
     np.testing.assert_array_equal(again.predict(toy_detection.test.x, raw=True),
                                   task.predict(toy_detection.test.x, raw=True))
     assert again.config.task.params["anchors"] == task.config.task.params["anchors"]
+
+
+def test_a_figure_without_detections_says_why(toy_detection, tmp_path):
+    strict = compose(toy_detection, postprocess={"name": "nms", "score_threshold": 0.999})
+    with pytest.warns(UserWarning, match=r"detections.png shows no detections: no box in its "
+                                         r"4 image\(s\) scored above postprocess.score_threshold"
+                                         r"=0.999 \(the highest scored 0\.\d+\)"):
+        paths = strict.figures(toy_detection.test.take(4), tmp_path)
+    assert [p.name for p in paths] == ["detections.png", "nms.png"]
+    lenient = compose(toy_detection, postprocess={"name": "nms", "score_threshold": 0.0})
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lenient.figures(toy_detection.test.take(4), tmp_path / "b")
