@@ -8,6 +8,7 @@ whole batch in one compiled call, without rebuilding anything per image.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +81,17 @@ class GradCAM:
                       graph.tree_slice(targets, sl, size))
             maps.append(np.asarray(m)[: sl.stop - sl.start])
             scores.append(np.asarray(s)[: sl.stop - sl.start])
-        return {"maps": np.concatenate(maps).astype(np.float32),
-                "scores": np.concatenate(scores), "targets": targets, "layer": parts.layer}
+        maps = np.concatenate(maps).astype(np.float32)
+        empty = np.flatnonzero(maps.reshape(len(maps), -1).max(axis=1) <= 0)
+        if len(empty):  # the ReLU removed everything: an empty map, not "no evidence"
+            warnings.warn(f"saliency: the map of image(s) {empty[:10].tolist()}"
+                          f"{' ...' if len(empty) > 10 else ''} is zero everywhere: at layer "
+                          f"{parts.layer!r} the gradient-weighted sum of the feature maps is "
+                          f"negative or zero at every location, so no feature there raises "
+                          f"the target's score; try another layer or the 'gradients' method",
+                          stacklevel=3)
+        return {"maps": maps, "scores": np.concatenate(scores), "targets": targets,
+                "layer": parts.layer}
 
     def figures(self, task: Any, images: np.ndarray, result: dict[str, Any],
                 out_dir: Path) -> list[Path]:

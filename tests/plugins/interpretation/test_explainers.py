@@ -110,6 +110,26 @@ def test_gradcam_is_the_seed_formula_on_a_linear_head(quadrant_task):
     np.testing.assert_allclose(out["maps"], ref, rtol=1e-4, atol=1e-6)
 
 
+def test_an_all_zero_gradcam_map_is_reported(quadrant_task):
+    """An "empty" image explained as "plus": no location raises that score, so the
+    rectified map is zero everywhere, which the user is told (a blank figure otherwise)."""
+    import warnings
+
+    task, data = quadrant_task
+    x, y = data.test
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        maps = task.explain(x[y == 3][:8], "saliency", target="plus")["maps"]
+    zero = np.flatnonzero(maps.reshape(len(maps), -1).max(axis=1) <= 0)
+    assert len(zero), "the fixture's model should give some empty image an empty map"
+    messages = [str(r.message) for r in rec]
+    assert any(f"map of image(s) {zero.tolist()} is zero everywhere: at layer 'c3_relu'" in m
+               for m in messages), messages
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        task.explain(x[y == 0][:8], "saliency")  # its own class: evidence everywhere it is
+
+
 @pytest.mark.parametrize("method, params", [("saliency", {}),
                                             ("gradients", {}),
                                             ("gradients", {"noise": 0.1, "samples": 8})])
