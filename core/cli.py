@@ -253,8 +253,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
             target = json.loads(args.target)
         except json.JSONDecodeError:
             target = args.target  # a class name
-    if not args.images and task.host.component("explainer", args.method).metadata.get(
-            "needs_images"):
+    reads = task.host.component("explainer", args.method).metadata.get("needs_images")
+    if reads is False and args.images:
+        print(f"explain --method {args.method} reads no images; the {len(args.images)} "
+              f"given are ignored", file=sys.stderr)
+        args.images = []
+    if not args.images and reads:
         raise VisionhooksError(f"explain --method {args.method} explains images: give image "
                                f"files, e.g. visionhooks explain {args.model} digit.png "
                                f"--method {args.method}")
@@ -266,8 +270,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     np.savez_compressed(out / f"{args.method}.npz", **{
         k: np.asarray(v) for k, v in _flat(arrays).items()})
-    print(f"{args.method}: {len(args.images or [])} image(s), arrays in "
-          f"{out / (args.method + '.npz')}")
+    count = f"{len(args.images)} image(s), " if args.images else ""
+    print(f"{args.method}: {count}arrays in {out / (args.method + '.npz')}")
     for f in result.get("figures", []):
         print(f"figure: {f}")
     return 0

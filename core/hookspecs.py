@@ -134,7 +134,8 @@ def register_explainers(register: Register) -> None:
     returning a dict of NumPy arrays; its parameters (``layer`` ...) come from ``config``.
     ``images`` is a checked batch, or None when the user gave none: an explainer
     registered with ``needs_images=True`` is then not called (``Task.explain`` names the
-    ones that start without images, such as ``filters``). ``target`` is the user's, as
+    ones that start without images, such as ``filters``); one registered with
+    ``needs_images=False`` reads none, and images given to it are ignored with a warning. ``target`` is the user's, as
     given (a class id or name, a region, a box); resolve it with
     ``task.task_type.explain_targets(outputs, target)``. An optional method
     ``figures(task, images, result, out_dir)`` returning PNG paths draws the figures

@@ -487,6 +487,10 @@ class Task:
                           if not c.metadata.get("needs_images"))
             raise DataError(f"explainer {method!r} explains images: pass a batch (N, H, W, "
                             f"C). Explainers that start without images: {free}")
+        if images is not None and comp.metadata.get("needs_images") is False:
+            warnings.warn(f"explainer {method!r} does not read images; the "
+                          f"{len(images)} given are ignored", stacklevel=2)
+            images = None
         explainer = comp.build(params, self.info)
         x = None if images is None else self.task_type.check_images(images)
         result = explainer(self, x, target=target)

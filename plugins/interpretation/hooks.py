@@ -16,6 +16,7 @@ def register_explainers(register):
              needs_images=True,
              description="input gradients, optionally noise-averaged (SmoothGrad)")
     register("filters", f"{M}.filters:FilterAscent", config=c.FiltersConfig,
+             needs_images=False,
              description="gradient ascent on the input for a layer's feature maps")
     register("projections", f"{M}.projections:Projections", config=c.ProjectionsConfig,
              needs_images=True, description="per-location feature scores of a layer")

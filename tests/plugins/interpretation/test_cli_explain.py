@@ -29,6 +29,11 @@ def test_explain_writes_figures_and_arrays(tmp_path, capsys):
     assert (out / "filters_conv1.png").is_file()
     assert np.load(out / "filters.npz")["images"].shape == (3, 28, 28, 1)
     capsys.readouterr()
+    assert main(["explain", str(model), paths[0], "--method", "filters", "--layer", "conv1",
+                 "--set", "steps=2", "--set", "count=2", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "explain --method filters reads no images; the 1 given are ignored" in captured.err
+    assert f"filters: arrays in {out / 'filters.npz'}" in captured.out
     assert main(["explain", str(model), *paths, "--layer", "nope", "--out", str(out)]) == 2
     assert "layer 'nope' is not a layer" in capsys.readouterr().err
     assert main(["explain", str(model), "--method", "gradients", "--out", str(out)]) == 2

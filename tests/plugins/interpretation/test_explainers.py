@@ -208,6 +208,10 @@ def test_filter_ascent_raises_the_activation_step_after_step(quadrant_task):
     assert regular["images"].min() >= 0 and regular["images"].max() <= 1
     with pytest.raises(ConfigError, match="filters must be indices in 0..31"):
         task.explain(None, "filters", layer="c2", filters=[32])
+    with pytest.warns(UserWarning, match="explainer 'filters' does not read images; the 2 "
+                                         "given are ignored"):
+        given = task.explain(np.zeros((2, S, S, 1)), "filters", layer="c2", count=1, steps=2)
+    assert given["images"].shape == (1, S, S, 1)
 
 
 def test_projections(quadrant_task):
