@@ -23,8 +23,8 @@ from .building import (_SINGLE, _kind, build_augmenter, build_network, building_
                        resolve, unpin_components)
 from .composition import compose, resolve_info
 from .config import DataInfo, TaskConfig, parse_task_config, train_options
-from .errors import (CheckpointError, ConfigError, DataError, IncompatibleComponentsError,
-                     VisionhooksError)
+from .errors import (CheckpointError, ComponentError, ConfigError, DataError,
+                     IncompatibleComponentsError, VisionhooksError)
 from .manager import Host
 from .manager import host as default_host
 from .registry import Component
@@ -240,8 +240,11 @@ class Task:
                                steps_per_execution=steps_per_execution)
 
     def _build_metrics(self) -> list[Any]:
-        return [c.build(s.params, self.info)
-                for c, s in zip(self.metric_components, self.metric_specs)]
+        built = [c.build(s.params, self.info)
+                 for c, s in zip(self.metric_components, self.metric_specs)]
+        for comp, metric in zip(self.metric_components, built):
+            _check_metric(comp, metric)
+        return built
 
     def fit(self, data: Any, y: Any = None, *, epochs: int | None = None,
             batch_size: int | None = None, validation_data: Any = None,
@@ -550,6 +553,23 @@ def _check_serves(comp: Component, task: str, host: Host) -> None:
             f"{list(comp.tasks)}, not {task!r}. Registered "
             f"{comp.kind + ('es' if comp.kind.endswith('s') else 's')} for {task!r}: "
             f"{_names_for(host, comp.kind, task)}")
+
+
+def _check_metric(comp: Component, metric: Any) -> None:
+    """A metric factory's result is a ``keras.metrics.Metric``, an ``Evaluator`` or a
+    function of ``(y_true, y_pred)``; anything else would fail inside ``fit`` unnamed."""
+    import inspect
+
+    keras = backend.keras()
+    if isinstance(metric, (keras.metrics.Metric, Evaluator)):
+        return
+    try:
+        inspect.signature(metric).bind(None, None)
+    except (TypeError, ValueError) as exc:
+        raise ComponentError(
+            f"metric {comp.name!r} (plugin {comp.plugin!r}) built {metric!r}: a metric "
+            f"factory returns a keras.metrics.Metric, a visionhooks.Evaluator or a function "
+            f"of (y_true, y_pred) ({exc})") from None
 
 
 def _folder(path: str | Path, what: str) -> Path:

@@ -145,3 +145,26 @@ def test_default_parts_come_from_the_task_type():
     assert [m.name for m in task.metric_specs] == ["accuracy", "confusion"]
     assert task.provenance()["mlp"] == {"kind": "model", "plugin": "classification",
                                        "distribution": "visionhooks", "version": vh.__version__}
+
+
+class OddMetrics:
+    @vh.hookimpl
+    def register_metrics(self, register):
+        register("one-arg", lambda config, info: (lambda y_pred: y_pred.sum()))
+        register("two-args", lambda config, info: (lambda y_true, y_pred: y_pred.sum()))
+
+
+def test_a_metric_factory_returning_something_unusable_is_named(host, mnist_small):
+    host.register_plugin(OddMetrics(), name="odd-metrics")
+    x, y = mnist_small.train.take(32)
+    task = vh.compose(task="classification", model="mlp", data=mnist_small, host=host,
+                      metrics=["accuracy", "one-arg"], model_config={"hidden_units": [4]})
+    with pytest.raises(vh.errors.ComponentError,
+                       match=r"metric 'one-arg' \(plugin 'odd-metrics'\) built <function.*a "
+                             r"metric factory returns a keras.metrics.Metric, a "
+                             r"visionhooks.Evaluator or a function of \(y_true, y_pred\)"):
+        task.fit(x, y, epochs=1, batch_size=16, verbose=0, checkpoint=False)
+    fine = vh.compose(task="classification", model="mlp", data=mnist_small, host=host,
+                      metrics=["two-args"], model_config={"hidden_units": [4]})
+    history = fine.fit(x, y, epochs=1, batch_size=16, verbose=0, checkpoint=False)
+    assert any("two-args" in k or "lambda" in k for k in history.history), history.history
