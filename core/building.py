@@ -16,12 +16,44 @@ from .manager import Host
 from .manager import host as default_host
 from .registry import Component
 
+#: Task config field → the kind of component it names (``metrics`` and ``augment`` are
+#: lists of specs, the others one spec each).
+FIELD_KINDS = {"task": "task", "model": "model", "loss": "loss",
+               "postprocess": "postprocessor", "metrics": "metric", "augment": "augmentation"}
 # Task config fields whose components serve a task type (checked against ``tasks``).
 _SINGLE = ("model", "loss", "postprocess")
 
 
 def _kind(field: str) -> str:
-    return "postprocessor" if field == "postprocess" else field
+    return FIELD_KINDS[field]
+
+
+def _map_specs(task_config: dict[str, Any], fields: Any, fn: Any) -> dict[str, Any]:
+    """A copy of a dumped task config with ``fn(kind, spec)`` applied to every component
+    spec of ``fields``."""
+    out = dict(task_config)
+    for field in fields:
+        value, kind = out.get(field), FIELD_KINDS[field]
+        if isinstance(value, list):
+            out[field] = [fn(kind, v) for v in value]
+        elif value is not None:
+            out[field] = fn(kind, value)
+    return out
+
+
+def component_names(task_config: dict[str, Any],
+                    fields: Any = tuple(FIELD_KINDS)) -> list[tuple[str, str]]:
+    """``(kind, name)`` of every component a dumped task config names in ``fields``."""
+    found: list[tuple[str, str]] = []
+
+    def collect(kind: str, spec: Any) -> Any:
+        name = spec.get("name") if isinstance(spec, dict) else None
+        if isinstance(name, str) and name:
+            found.append((kind, name))
+        return spec
+
+    _map_specs(task_config, fields, collect)
+    return found
 
 
 # The host whose components a ``TaskModel`` is built from while a Task with an explicit
@@ -42,8 +74,7 @@ def building_with(host: Host):
 
 # The fields ``pin_components`` may qualify; not ``task``: its name is the task type's,
 # which data, components and messages compare as a bare name.
-_FIELD_KINDS = {"model": "model", "loss": "loss", "postprocess": "postprocessor",
-                "metrics": "metric", "augment": "augmentation"}
+_PINNED = tuple(f for f in FIELD_KINDS if f != "task")
 
 
 def pin_components(task_config: dict[str, Any], provenance: dict[str, Any] | None,
@@ -67,27 +98,19 @@ def pin_components(task_config: dict[str, Any], provenance: dict[str, Any] | Non
         except ComponentNotFoundError:
             return spec  # ``resolve`` names the package to install
 
-    out = dict(task_config)
-    for field, kind in _FIELD_KINDS.items():
-        value = out.get(field)
-        if isinstance(value, list):
-            out[field] = [pin(kind, v) for v in value]
-        elif value is not None:
-            out[field] = pin(kind, value)
-    return out
+    return _map_specs(task_config, _PINNED, pin)
 
 
 def unpin_components(task_config: dict[str, Any]) -> dict[str, Any]:
     """A dumped task config with ``plugin:name`` component names as bare names, the
     inverse of ``pin_components``: what a resume compares (a loaded task may have pinned
     a name that the checkpoint's run did not need to)."""
-    def bare(spec: Any) -> Any:
+    def bare(kind: str, spec: Any) -> Any:
         if isinstance(spec, dict) and isinstance(spec.get("name"), str):
             return {**spec, "name": spec["name"].rpartition(":")[2]}
         return spec
 
-    return {k: [bare(v) for v in value] if isinstance(value, list) else bare(value)
-            for k, value in task_config.items()}
+    return _map_specs(task_config, FIELD_KINDS, bare)
 
 
 def resolve(kind: str, name: str, provenance: dict[str, Any] | None = None,
@@ -114,12 +137,8 @@ def build_network(task_config: dict[str, Any], info: dict[str, Any],
     config = TaskConfig.model_validate(task_config)
     # Import every component's factory module first: that is where a plugin registers
     # its Keras objects (losses, layers, metrics), which Keras then deserializes.
-    for field in ("loss", "postprocess"):
-        name = getattr(config, field).name
-        if name:
-            resolve(_kind(field), name, provenance).resolve_factory()
-    for metric in config.metrics or []:
-        resolve("metric", metric.name, provenance).resolve_factory()
+    for kind, name in component_names(config.dump(), ("loss", "postprocess", "metrics")):
+        resolve(kind, name, provenance).resolve_factory()
     comp = resolve("model", config.model.name, provenance)
     data_info = DataInfo.model_validate(info)
     cfg = comp.validate(config.model.params)

@@ -45,20 +45,15 @@ def load(path: str | Path, host: Host | None = None) -> Any:
     Components are rebuilt from installed plugins (a missing one names the package to
     install); weights and compile state load with Keras ``safe_mode=True``.
     """
-    from .building import building_with, pin_components, resolve
+    from .building import building_with, component_names, pin_components, resolve
     from .task import Task
 
     host = host or default_host()
     config = read_task_file(path)
     provenance = config.get("provenance", {})
     task_config = pin_components(config["task_config"], provenance, host)
-    for field, kind in (("task", "task"), ("model", "model"), ("loss", "loss"),
-                        ("postprocess", "postprocessor")):
-        name = (task_config.get(field) or {}).get("name")
-        if name:
-            resolve(kind, name, provenance, host)
-    for metric in task_config.get("metrics") or []:
-        resolve("metric", metric["name"], provenance, host)
+    for kind, name in component_names(task_config):  # a missing one names its package
+        resolve(kind, name, provenance, host)
     keras = backend.keras()
     try:
         with building_with(host):
