@@ -2,8 +2,9 @@
 
 A ``Task`` owns a ``TaskModel`` (a ``keras.Model``) and the parts around it; ``fit``,
 ``evaluate``, ``predict``, ``explain`` and ``save`` are thin, validated layers over Keras.
-Building blocks live in ``building`` (components, network, augmenter) and ``composition``
-(``vh.compose`` and the ``DataInfo`` a task serves).
+Building blocks live in ``building`` (components, network, augmenter), ``composition``
+(``vh.compose`` and the ``DataInfo`` a task serves), ``training`` (callbacks,
+checkpoints) and ``resume`` (continuing a run from its newest readable checkpoint).
 """
 
 from __future__ import annotations
@@ -12,19 +13,16 @@ import contextlib
 import datetime
 import math
 import warnings
-import zipfile
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from . import backend
-from .building import (_SINGLE, _kind, build_augmenter, build_network, building_with,
-                       resolve, unpin_components)
+from .building import _SINGLE, _kind, build_augmenter, build_network, building_with, resolve
 from .composition import compose, resolve_info
 from .config import DataInfo, TaskConfig, parse_task_config, train_options
-from .errors import (CheckpointError, ComponentError, ConfigError, DataError,
-                     IncompatibleComponentsError, VisionhooksError)
+from .errors import ComponentError, ConfigError, DataError, IncompatibleComponentsError
 from .manager import Host
 from .manager import host as default_host
 from .registry import Component
@@ -319,27 +317,15 @@ class Task:
         than 0 writes its throwaway checkpoints)."""
         keras = backend.keras()
         from .training import EpochCheckpoint, EpochSeed, StopOnNonFinite, TqdmProgress, \
-            clear_checkpoints, restore_seed_states
+            clear_checkpoints
 
         tc = self.config.train
         write_dir = scratch or self.run_dir
         initial_epoch, previous = 0, {}
         if resume:
-            ckpt, state = self._restore_newest(self.run_dir)
-            if ckpt is not None:
-                initial_epoch, previous = int(state["epoch"]), state.get("history", {})
-                restore_seed_states(self.model, state.get("seed_states"))
-                planned = state.get("schedule_epochs")
-                if self.config.optimizer.schedule != "constant" and planned not in (None, epochs):
-                    raise CheckpointError(
-                        f"the checkpoint's {self.config.optimizer.schedule} learning-rate "
-                        f"schedule spans {planned} epochs, so resuming with epochs={epochs} "
-                        f"would train at the wrong rates; resume with epochs={planned} or "
-                        f"start a new run_dir")
-                if verbose:
-                    print(f"resuming from {ckpt} (epoch {initial_epoch})")
-            elif verbose:
-                print(f"resume: no checkpoint in {self.run_dir}, starting from scratch")
+            from .resume import resume as resume_run
+
+            initial_epoch, previous = resume_run(self, self.run_dir, epochs, verbose)
         elif checkpoint and clear_checkpoints(write_dir):
             warnings.warn(f"a new run in {write_dir}: the checkpoints of the run before it "
                           f"there were removed (fit(resume=True) / --resume continues one)",
@@ -381,51 +367,6 @@ class Task:
         if checkpoint:
             self.save(write_dir / "model.keras")
         return history
-
-    def _restore_newest(self, run_dir: Path) -> tuple[Path | None, dict[str, Any]]:
-        """Restore the newest readable checkpoint of ``run_dir``; (its folder, its state),
-        or (None, {}) when there is none. One that cannot be read (a truncated file after
-        a power cut) is skipped with a warning; one made with another config is an error."""
-        from .training import checkpoints, read_state
-
-        found, failures, last = checkpoints(run_dir), [], None
-        for ckpt in found:
-            try:
-                state = read_state(ckpt)
-                self._restore(ckpt, state)
-            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-                if isinstance(exc, VisionhooksError):  # a config mismatch, a missing plugin
-                    raise
-                # what a damaged file raises: JSON, zip, HDF5 (OSError), Keras (ValueError)
-                last = exc
-                failures.append(f"{ckpt.name}: {type(exc).__name__}: {exc}")
-                warnings.warn(f"checkpoint {ckpt} cannot be read ({failures[-1]}); trying the "
-                              f"one before it", stacklevel=3)
-                continue
-            return ckpt, state
-        if failures:
-            raise CheckpointError(f"no checkpoint in {run_dir / 'checkpoints'} can be read:\n  "
-                                  + "\n  ".join(failures)) from last
-        return None, {}
-
-    def _restore(self, ckpt: Path, state: dict[str, Any]) -> None:
-        """Load checkpoint ``ckpt`` (its ``state.json`` already read) into this task,
-        refusing one made with another config."""
-        keras = backend.keras()
-        with building_with(self.host), self._distributed():
-            loaded = keras.saving.load_model(ckpt / "task.keras", safe_mode=True)
-        saved = TaskConfig.model_validate(unpin_components(loaded.task_config))
-        mine = TaskConfig.model_validate(unpin_components(self._resolved_config().dump()))
-        for field in ("task", "model", "loss", "postprocess", "metrics", "augment",
-                      "optimizer"):
-            a, b = getattr(saved, field), getattr(mine, field)
-            if a != b:
-                raise CheckpointError(
-                    f"the checkpoint in {ckpt} was made with a different {field!r}: "
-                    f"{_dump(a)} there, {_dump(b)} here. Resume with the same config or use "
-                    f"another run_dir.")
-        self.model = loaded
-        self._schedule_epochs = state.get("schedule_epochs")
 
     # -- inference ----------------------------------------------------------------
 
@@ -589,8 +530,3 @@ def _slice(y: Any, sl: Any) -> Any:
         return {k: _slice(v, sl) for k, v in y.items()}
     return y[sl]
 
-
-def _dump(v: Any) -> Any:
-    if isinstance(v, list):
-        return [_dump(i) for i in v]
-    return v.dump() if hasattr(v, "dump") else v.model_dump()

@@ -237,10 +237,12 @@ def test_a_bug_is_not_taken_for_a_damaged_checkpoint(mnist_small, tmp_path, monk
                                      verbose=0)
     again = vh.compose(task="classification", model="mlp", data=mnist_small, model_config=mlp)
 
-    def broken(self, ckpt, state):
+    def broken(task, ckpt, state):
         raise TypeError("a bug in our code")
 
-    monkeypatch.setattr(vh.Task, "_restore", broken)
+    import visionhooks.resume
+
+    monkeypatch.setattr(visionhooks.resume, "restore", broken)
     with pytest.raises(TypeError, match="a bug in our code"):  # not "cannot be read"
         again.fit(data, epochs=2, batch_size=BATCH, run_dir=tmp_path, resume=True, verbose=0)
 
