@@ -179,3 +179,24 @@ def test_keras_load_model_works_once_visionhooks_is_imported_either_order(tmp_pa
         assert name == "TaskModel"
         if first == "visionhooks":
             assert light == "True"  # importing visionhooks did not import keras
+
+
+class TinyAugmentation:
+    @vh.hookimpl
+    def register_augmentations(self, register):
+        from visionhooks.plugins.augmentation import config as c
+
+        register("tiny-brightness", "visionhooks.plugins.augmentation.transforms:Brightness",
+                 config=c.BrightnessConfig, geometric=False, moves=("images",))
+
+
+def test_a_missing_augmentation_plugin_names_its_package_too(host, tmp_path):
+    host.register_plugin(TinyAugmentation(), name="tiny-aug", distribution="vh-tiny-aug")
+    task = vh.compose(task="classification", model="mlp", host=host,
+                      augment=["tiny-brightness"], model_config={"hidden_units": [4]})
+    path = task.save(tmp_path / "aug.keras")
+    with pytest.raises(ComponentNotFoundError,
+                       match="augmentation 'tiny-brightness' from plugin 'tiny-aug' of "
+                             "distribution 'vh-tiny-aug'.*pip install vh-tiny-aug"):
+        vh.load(path)
+    assert vh.load(path, host=host).config.augment[0].name == "tiny-brightness"
