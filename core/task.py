@@ -254,10 +254,12 @@ class Task:
 
         Args:
             data: a split, an ``(x, y)`` pair, a data-model batch dict (``images`` and
-                the task's target key), or images with ``y``.
+                the task's target key), images with ``y``, or a ``keras.utils.PyDataset``
+                of such batches for data that does not fit in memory (``streaming``).
             epochs, batch_size, validation_split, steps_per_execution: default to the
                 config's ``train`` section, and are checked by its rules.
-            validation_data: a split or ``(x, y)`` evaluated after each epoch.
+            validation_data: a split, ``(x, y)`` or a PyDataset, evaluated after each
+                epoch.
             run_dir: folder for checkpoints (one per epoch, atomic) and the final model;
                 defaults to ``train.run_dir`` or ``runs/<task>-<model>-<time>``.
             resume: continue from the newest checkpoint in ``run_dir`` (weights,
@@ -273,24 +275,12 @@ class Task:
         opts = train_options(tc, "fit() arguments", epochs=epochs, batch_size=batch_size,
                              validation_split=validation_split,
                              steps_per_execution=steps_per_execution)
-        epochs, batch_size = opts.epochs, opts.batch_size
-        split, spe = opts.validation_split, opts.steps_per_execution
+        epochs, spe = opts.epochs, opts.steps_per_execution
         callbacks = _callback_list(callbacks)
-        x, y = self._xy(data, y, "training data")
-        val = None if validation_data is None else self._xy(validation_data, None,
-                                                             "validation_data")
-        from .distribute import is_main_process, process_count, shard_rows
+        from .distribute import is_main_process
 
-        if process_count() > 1:  # each process feeds its slice of every global batch
-            if split:
-                raise ConfigError("validation_split is not supported across processes; pass "
-                                  "validation_data")
-            rows = shard_rows(len(x), batch_size)
-            x, y = x[rows], _slice(y, rows)
-            if val is not None:
-                vrows = shard_rows(len(val[0]), batch_size)
-                val = (val[0][vrows], _slice(val[1], vrows))
-            batch_size //= process_count()
+        inputs, steps = self._fit_inputs(data, y, validation_data, opts.batch_size,
+                                         opts.validation_split, batch_size, validation_split)
         if run_dir is None:
             run_dir = tc.run_dir or Path("runs") / (
                 f"{self.config.task.name}-{self.config.model.name}-"
@@ -304,17 +294,75 @@ class Task:
 
             scratch = tempfile.TemporaryDirectory(prefix="visionhooks-process-")
         try:
-            return self._fit(x, y, val, epochs, batch_size, split, spe, resume, checkpoint,
-                             callbacks, verbose, Path(scratch.name) if scratch else None)
+            return self._fit(inputs, steps, epochs, spe, resume, checkpoint, callbacks,
+                             verbose, Path(scratch.name) if scratch else None)
         finally:
             if scratch is not None:
                 scratch.cleanup()
 
-    def _fit(self, x: Any, y: Any, val: Any, epochs: int, batch_size: int, split: float,
-             spe: int, resume: bool, checkpoint: bool, callbacks: Sequence[Any],
-             verbose: int, scratch: Path | None) -> Any:
-        """``fit`` once data and folders are settled (``scratch``: where a process other
-        than 0 writes its throwaway checkpoints)."""
+    def _fit_inputs(self, data: Any, y: Any, validation_data: Any, batch_size: int,
+                    split: float, given_batch_size: Any, given_split: Any
+                    ) -> tuple[dict[str, Any], int]:
+        """The data arguments of ``keras.Model.fit`` (checked, targets packed for Keras,
+        this process's rows of a multi-process run) and the steps of one epoch."""
+        from .distribute import process_count, shard_rows
+        from .streaming import CheckedBatches, is_stream, refuse_arguments
+
+        tt = self.task_type
+
+        def validation(what: str) -> Any:
+            if validation_data is None:
+                return None
+            if is_stream(validation_data):
+                return CheckedBatches(validation_data, tt, what)
+            vx, vy = self._xy(validation_data, None, what)
+            return vx, vy
+
+        if is_stream(data):
+            if y is not None:
+                raise DataError("training data: a PyDataset yields its own targets; pass it "
+                                "without y")
+            refuse_arguments("fit()", batch_size=given_batch_size,
+                             validation_split=given_split or (split or None))
+            if process_count() > 1:
+                raise ConfigError("a PyDataset is not split across processes; give each "
+                                  "process in-memory data (or a PyDataset of its own shard, "
+                                  "trained without the multi-process runtime)")
+            batches = CheckedBatches(data, tt, "training data")
+            val = validation("validation_data")
+            if isinstance(val, tuple):
+                val = (val[0], tt.keras_targets(val[1]))
+            # train.shuffle shuffles the order of its batches (Keras' rule for a PyDataset)
+            return ({"x": batches, "validation_data": val,
+                     "shuffle": self.config.train.shuffle}, len(batches))
+        x, y = self._xy(data, y, "training data")
+        val = validation("validation_data")
+        if process_count() > 1:  # each process feeds its slice of every global batch
+            if split:
+                raise ConfigError("validation_split is not supported across processes; pass "
+                                  "validation_data")
+            if isinstance(val, CheckedBatches):
+                raise ConfigError("a PyDataset is not split across processes; pass in-memory "
+                                  "validation_data")
+            rows = shard_rows(len(x), batch_size)
+            x, y = x[rows], _slice(y, rows)
+            if val is not None:
+                vrows = shard_rows(len(val[0]), batch_size)
+                val = (val[0][vrows], _slice(val[1], vrows))
+            batch_size //= process_count()
+        if isinstance(val, tuple):
+            val = (val[0], tt.keras_targets(val[1]))
+        n_train = len(x) - int(len(x) * split) if split else len(x)
+        return ({"x": x, "y": tt.keras_targets(y), "batch_size": batch_size,
+                 "validation_split": split, "shuffle": self.config.train.shuffle,
+                 "validation_data": val}, math.ceil(n_train / batch_size))
+
+    def _fit(self, inputs: dict[str, Any], steps: int, epochs: int, spe: int, resume: bool,
+             checkpoint: bool, callbacks: Sequence[Any], verbose: int,
+             scratch: Path | None) -> Any:
+        """``fit`` once data and folders are settled: ``inputs`` are ``keras.Model.fit``'s
+        data arguments, ``steps`` the batches of an epoch, ``scratch`` where a process
+        other than 0 writes its throwaway checkpoints."""
         keras = backend.keras()
         from .training import EpochCheckpoint, EpochSeed, StopOnNonFinite, TqdmProgress, \
             clear_checkpoints
@@ -330,9 +378,8 @@ class Task:
             warnings.warn(f"a new run in {write_dir}: the checkpoints of the run before it "
                           f"there were removed (fit(resume=True) / --resume continues one)",
                           stacklevel=3)
-        n_train = len(x) - int(len(x) * split) if split else len(x)
         if getattr(self.model, "optimizer", None) is None or not self.model.compiled:
-            self._compile(math.ceil(n_train / batch_size), epochs, spe)
+            self._compile(steps, epochs, spe)
             self._schedule_epochs = epochs
         if self.config.seed is not None:
             keras.utils.set_random_seed(self.config.seed + initial_epoch)
@@ -355,11 +402,7 @@ class Task:
             history.history = {k: list(v) for k, v in previous.items()}
             return history
         with self._distributed():
-            history = self.model.fit(x, self.task_type.keras_targets(y), batch_size=batch_size,
-                                     epochs=epochs, initial_epoch=initial_epoch,
-                                     validation_data=None if val is None else
-                                     (val[0], self.task_type.keras_targets(val[1])),
-                                     validation_split=split, shuffle=tc.shuffle,
+            history = self.model.fit(**inputs, epochs=epochs, initial_epoch=initial_epoch,
                                      callbacks=cbs, verbose=0)
         if previous:
             history.history = {k: list(previous.get(k, [])) + list(v)
@@ -372,13 +415,22 @@ class Task:
 
     def evaluate(self, data: Any, y: Any = None, *, batch_size: int | None = None) -> dict:
         """Loss and every metric on a split: streaming Keras metrics and evaluators."""
+        from .streaming import CheckedBatches, is_stream, refuse_arguments
+
         if y is None and hasattr(data, "test") and hasattr(data, "train"):
             data = data.test
+        if not getattr(self.model, "compiled", False):
+            self._compile(1, 1, 1)
+        if is_stream(data):
+            if y is not None:
+                raise DataError("evaluation data: a PyDataset yields its own targets; pass "
+                                "it without y")
+            refuse_arguments("evaluate()", batch_size=batch_size)
+            return self._evaluate_stream(CheckedBatches(data, self.task_type,
+                                                        "evaluation data"))
         batch_size = train_options(self.config.train, "evaluate() arguments",
                                    batch_size=batch_size).batch_size
         x, y = self._xy(data, y, "evaluation data")
-        if not getattr(self.model, "compiled", False):
-            self._compile(1, 1, 1)
         with self._distributed():  # batches split over the devices the model lives on
             logs = self.model.evaluate(x, self.task_type.keras_targets(y),
                                        batch_size=batch_size, return_dict=True, verbose=0)
@@ -397,11 +449,38 @@ class Task:
                 out.update(ev.result())
         return out
 
+    def _evaluate_stream(self, batches: Any) -> dict:
+        """``evaluate`` on a PyDataset: Keras' metrics in one pass, evaluators in a
+        second (they need each batch's predictions beside its targets)."""
+        with self._distributed():
+            logs = self.model.evaluate(batches, return_dict=True, verbose=0)
+        out = {k: float(v) for k, v in logs.items()}
+        evaluators = [m for m in self._build_metrics() if isinstance(m, Evaluator)]
+        for ev in evaluators:
+            ev.reset()
+        if evaluators:
+            for i in range(len(batches)):
+                x, y = batches.checked(i)
+                with self._distributed():
+                    outputs = self.model.predict_on_batch(x)
+                for ev in evaluators:
+                    ev.update(y, outputs)
+            for ev in evaluators:
+                out.update(ev.result())
+        return out
+
     def predict(self, images: Any, *, batch_size: int | None = None, raw: bool = False) -> Any:
-        """Postprocessed predictions (a dict of arrays); ``raw=True`` gives model outputs."""
-        batch_size = train_options(self.config.train, "predict() arguments",
-                                   batch_size=batch_size).batch_size
-        x = self.task_type.check_images(images, keep_uint8=True)  # TaskModel scales uint8
+        """Postprocessed predictions (a dict of arrays); ``raw=True`` gives model outputs.
+        ``images`` is a batch (N, H, W, C) or a ``keras.utils.PyDataset`` of batches."""
+        from .streaming import CheckedBatches, is_stream, refuse_arguments
+
+        if is_stream(images):
+            refuse_arguments("predict()", batch_size=batch_size)
+            x = CheckedBatches(images, self.task_type, "predict data", images_only=True)
+        else:
+            batch_size = train_options(self.config.train, "predict() arguments",
+                                       batch_size=batch_size).batch_size
+            x = self.task_type.check_images(images, keep_uint8=True)  # TaskModel scales uint8
         with self._distributed():
             outputs = self.model.predict(x, verbose=0, batch_size=batch_size)
         return outputs if raw else self.postprocessor(outputs)

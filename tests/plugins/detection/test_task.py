@@ -119,3 +119,28 @@ def test_a_figure_without_detections_says_why(toy_detection, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         lenient.figures(toy_detection.test.take(4), tmp_path / "b")
+
+
+def test_a_pydataset_of_detection_batches_trains_and_scores_like_arrays(toy_detection):
+    import keras
+
+    class Scenes(keras.utils.PyDataset):
+        def __init__(self, split, batch=16):
+            super().__init__()
+            self.split, self.batch = split, batch
+
+        def __len__(self):
+            return -(-len(self.split) // self.batch)
+
+        def __getitem__(self, i):
+            sl = slice(i * self.batch, (i + 1) * self.batch)
+            return self.split.x[sl], {k: v[sl] for k, v in self.split.y.items()}
+
+    a = compose(toy_detection, seed=0, train={"shuffle": False})
+    b = compose(toy_detection, seed=0, train={"shuffle": False})
+    ha = a.fit(toy_detection.train, epochs=1, batch_size=16, verbose=0, checkpoint=False)
+    hb = b.fit(Scenes(toy_detection.train), epochs=1, verbose=0, checkpoint=False)
+    np.testing.assert_allclose(hb.history["loss"], ha.history["loss"], rtol=1e-5)
+    mem, streamed = a.evaluate(toy_detection.test), a.evaluate(Scenes(toy_detection.test, 12))
+    for k in ("loss", "map", "map50"):
+        np.testing.assert_allclose(streamed[k], mem[k], rtol=1e-5, err_msg=k)

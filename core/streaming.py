@@ -1,0 +1,110 @@
+"""Data that does not fit in memory: a ``keras.utils.PyDataset`` of data-model batches.
+
+``Task.fit``, ``evaluate`` and ``predict`` take one wherever they take a split. Each batch
+is what an in-memory split holds for a slice of it: ``(images, targets)``, or a batch
+dict (``images`` and the task's target key); ``predict`` also takes images alone. The
+PyDataset makes its own batches (its ``workers`` load them ahead of the training step,
+in threads), so ``batch_size`` and ``validation_split`` do not apply; ``train.shuffle``
+shuffles the order of its batches (Keras' rule for a PyDataset), not the images in one. Every batch is
+checked like an in-memory split (the error names the batch) and its targets are packed
+for Keras here, on the loading side, never inside the compiled step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+
+from .errors import ConfigError, DataError
+
+
+def is_stream(data: Any) -> bool:
+    """Whether ``data`` is a ``keras.utils.PyDataset`` (of batches, not one split)."""
+    return isinstance(data, keras.utils.PyDataset)
+
+
+def refuse_arguments(what: str, **given: Any) -> None:
+    """``batch_size`` and ``validation_split`` belong to in-memory data."""
+    for name, value in given.items():
+        if value is not None:
+            raise ConfigError(f"{what}: {name}={value!r} does not apply to a PyDataset, which "
+                              f"makes its own batches (set the batch size there, and pass "
+                              f"validation data as validation_data)")
+
+
+class CheckedBatches(keras.utils.PyDataset):
+    """The batches of a user's ``PyDataset``, each checked by the task type and with its
+    targets in the form Keras fits on (``images_only``: images alone, for predict).
+
+    Loading options (``workers``, ``use_multiprocessing``, ``max_queue_size``) are the
+    source's, and its epoch hooks (shuffling) are called through.
+    """
+
+    def __init__(self, source: keras.utils.PyDataset, task_type: Any, what: str,
+                 images_only: bool = False) -> None:
+        super().__init__(workers=source.workers, use_multiprocessing=source.use_multiprocessing,
+                         max_queue_size=source.max_queue_size)
+        self.source, self.task_type, self.what = source, task_type, what
+        self.images_only = images_only
+        try:
+            n = len(source)
+        except TypeError:
+            n = None
+        if not n:
+            raise DataError(f"{what}: a PyDataset with a length of at least one batch is "
+                            f"needed (len() gave {n!r}); an endless one cannot say where an "
+                            f"epoch ends")
+        self._len = n
+
+    def __len__(self) -> int:
+        return self._len
+
+    @property
+    def num_batches(self) -> int:
+        return self._len
+
+    def on_epoch_begin(self) -> None:
+        self.source.on_epoch_begin()
+
+    def on_epoch_end(self) -> None:
+        self.source.on_epoch_end()
+
+    def checked(self, index: int) -> tuple[np.ndarray, Any]:
+        """Batch ``index`` as validated ``(images, data-model targets)`` (targets None for
+        images alone)."""
+        item = self.source[index]
+        try:
+            x, y = self._split(item)
+            x = self.task_type.check_images(x, keep_uint8=True)  # TaskModel scales uint8
+            if y is not None:
+                y = self.task_type.check_targets(y, len(x))
+        except DataError as exc:
+            raise DataError(f"{self.what}, batch {index}: {exc}") from None
+        return x, y
+
+    def __getitem__(self, index: int) -> Any:
+        x, y = self.checked(index)
+        return (x,) if self.images_only else (x, self.task_type.keras_targets(y))
+
+    def _split(self, item: Any) -> tuple[Any, Any]:
+        target = self.task_type.target
+        if isinstance(item, dict):
+            if "images" not in item or (target not in item and not self.images_only):
+                raise DataError(f"a batch dict needs 'images' and {target!r}. Received keys: "
+                                f"{sorted(item)}")
+            return item["images"], None if self.images_only else item[target]
+        if isinstance(item, tuple) and len(item) in (1, 2, 3):
+            if len(item) == 3:
+                raise DataError("sample weights (a third element) are not supported")
+            if len(item) == 1 or self.images_only:
+                if not self.images_only:
+                    raise DataError(f"a batch to train or evaluate on is (images, {target}); "
+                                    f"it holds images only")
+                return item[0], None
+            return item
+        if self.images_only:
+            return item, None
+        raise DataError(f"a batch is (images, {target}) or a dict with 'images' and "
+                        f"{target!r}. Received: {type(item).__name__}")

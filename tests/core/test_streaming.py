@@ -1,0 +1,126 @@
+"""Data that does not fit in memory: fit, evaluate and predict on a keras PyDataset train
+and score exactly as on the same batches in memory; bad batches are named."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+import visionhooks as vh
+
+BATCH = 32
+MLP = {"hidden_units": [16]}
+
+
+class Batches(keras.utils.PyDataset):
+    """In-memory arrays served batch by batch (as a file reader would), in order."""
+
+    def __init__(self, x, y=None, batch=BATCH, form="tuple", **kw):
+        super().__init__(**kw)
+        self.x, self.y, self.batch, self.form = x, y, batch, form
+        self.epochs_ended, self.read = 0, []
+
+    def __len__(self):
+        return -(-len(self.x) // self.batch)
+
+    def __getitem__(self, i):
+        self.read.append(i)
+        sl = slice(i * self.batch, (i + 1) * self.batch)
+        if self.y is None:
+            return self.x[sl]
+        if self.form == "dict":
+            return {"images": self.x[sl], "labels": self.y[sl]}
+        return self.x[sl], self.y[sl]
+
+    def on_epoch_end(self):
+        self.epochs_ended += 1
+
+
+def task(mnist_small):
+    return vh.compose(task="classification", model="mlp", data=mnist_small, seed=3,
+                      model_config=MLP, train={"shuffle": False})
+
+
+def assert_close(a, b, key=""):
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), key
+        for k in a:
+            assert_close(a[k], b[k], f"{key}.{k}")
+    else:
+        np.testing.assert_allclose(a, b, rtol=1e-5, err_msg=key)
+
+
+@pytest.mark.parametrize("form", ["tuple", "dict"])
+def test_a_pydataset_trains_exactly_like_the_same_batches_in_memory(mnist_small, tmp_path,
+                                                                    form):
+    x, y = mnist_small.train.take(160)
+    vx, vy = mnist_small.test.take(64)
+    a, b = task(mnist_small), task(mnist_small)
+    ha = a.fit(x, y, validation_data=(vx, vy), epochs=2, batch_size=BATCH,
+               run_dir=tmp_path / "a", verbose=0)
+    stream = Batches(x, y, form=form)
+    hb = b.fit(stream, validation_data=Batches(vx, vy), epochs=2, run_dir=tmp_path / "b",
+               verbose=0)
+    assert x.dtype == np.uint8  # scaled on the device in both runs
+    np.testing.assert_allclose(hb.history["loss"], ha.history["loss"], rtol=1e-6)
+    np.testing.assert_allclose(hb.history["val_loss"], ha.history["val_loss"], rtol=1e-6)
+    for wa, wb in zip(a.model.get_weights(), b.model.get_weights()):
+        np.testing.assert_allclose(wb, wa, rtol=1e-5, atol=1e-7)
+    assert stream.epochs_ended >= 2  # its epoch hooks (its own shuffling) are called through
+    assert (tmp_path / "b" / "checkpoints" / "epoch-0002").is_dir()
+
+    # evaluate: Keras' metrics and the evaluators (confusion matrix) as in memory
+    tx, ty = mnist_small.test
+    mem, streamed = a.evaluate((tx, ty)), a.evaluate(Batches(tx, ty, batch=48))
+    assert "confusion_matrix" in mem
+    assert_close(streamed, mem)
+    # predict: images alone, postprocessed like an array's
+    assert_close(a.predict(Batches(tx, batch=40)), a.predict(tx))
+
+
+def test_worker_threads_load_every_batch_of_an_epoch(mnist_small):
+    """With workers > 1 Keras' enqueuer loads batches ahead in threads (in its own order:
+    it reads the first batch early to learn the shapes)."""
+    x, y = mnist_small.train.take(160)
+    stream = Batches(x, y, workers=2)
+    history = task(mnist_small).fit(stream, epochs=2, verbose=0, checkpoint=False)
+    assert np.isfinite(history.history["loss"]).all()
+    assert set(stream.read) == set(range(5)) and len(stream.read) >= 10
+
+
+def test_a_resumed_stream_run_continues_its_epochs(mnist_small, tmp_path):
+    x, y = mnist_small.train.take(96)
+    first = task(mnist_small)
+    first.fit(Batches(x, y), epochs=1, run_dir=tmp_path, verbose=0)
+    again = task(mnist_small)
+    history = again.fit(Batches(x, y), epochs=2, run_dir=tmp_path, resume=True, verbose=0)
+    assert len(history.history["loss"]) == 2
+
+
+def test_bad_batches_and_arguments_are_named(mnist_small):
+    t = task(mnist_small)
+    x, y = mnist_small.train.take(96)
+    x = x.astype(np.float32) / 255
+    x[70, 3, 3] = np.nan  # in batch 2
+    with pytest.raises(vh.DataError, match=r"training data, batch 2: images contain NaN"):
+        t.fit(Batches(x, y), epochs=1, verbose=0, checkpoint=False)
+    bad = y.copy()
+    bad[40] = 12
+    with pytest.raises(vh.DataError, match=r"training data, batch 1: .*12"):
+        t.fit(Batches(x[:64] * 0, bad[:64]), epochs=1, verbose=0, checkpoint=False)
+    with pytest.raises(vh.DataError, match=r"batch 0: a batch is \(images, labels\) or a "
+                                           r"dict with 'images' and 'labels'. Received: "
+                                           r"ndarray"):
+        t.fit(Batches(x, None), epochs=1, verbose=0, checkpoint=False)
+    with pytest.raises(vh.ConfigError, match=r"fit\(\): batch_size=8 does not apply to a "
+                                             r"PyDataset"):
+        t.fit(Batches(x, y), batch_size=8, epochs=1, verbose=0, checkpoint=False)
+    with pytest.raises(vh.ConfigError, match="validation_split=0.2 does not apply"):
+        t.fit(Batches(x, y), validation_split=0.2, epochs=1, verbose=0, checkpoint=False)
+    with pytest.raises(vh.DataError, match="yields its own targets"):
+        t.fit(Batches(x, y), y, epochs=1, verbose=0, checkpoint=False)
+    with pytest.raises(vh.DataError, match="at least one batch"):
+        t.fit(Batches(x[:0], y[:0]), epochs=1, verbose=0, checkpoint=False)
+    with pytest.raises(vh.ConfigError, match=r"predict\(\): batch_size=8"):
+        t.predict(Batches(x), batch_size=8)
