@@ -89,6 +89,7 @@ def restore(task: Task, ckpt: Path, state: dict[str, Any]) -> None:
                 f"another run_dir.")
     task.model = loaded
     task._schedule_epochs = state.get("schedule_epochs")
+    task._compiled_for_evaluation = False  # compiled as the checkpoint's run was
 
 
 def _dump(v: Any) -> Any:

@@ -102,6 +102,7 @@ class Task:
         self.model = model
         self.run_dir: Path | None = None
         self._schedule_epochs: int | None = None  # epochs the LR schedule was built for
+        self._compiled_for_evaluation = False  # by evaluate, before any fit: a 1-step schedule
 
     @contextlib.contextmanager
     def _distributed(self):
@@ -378,8 +379,10 @@ class Task:
             warnings.warn(f"a new run in {write_dir}: the checkpoints of the run before it "
                           f"there were removed (fit(resume=True) / --resume continues one)",
                           stacklevel=3)
-        if getattr(self.model, "optimizer", None) is None or not self.model.compiled:
+        if getattr(self.model, "optimizer", None) is None or not self.model.compiled \
+                or self._compiled_for_evaluation:
             self._compile(steps, epochs, spe)
+            self._compiled_for_evaluation = False
             self._schedule_epochs = epochs
         if self.config.seed is not None:
             keras.utils.set_random_seed(self.config.seed + initial_epoch)
@@ -419,18 +422,18 @@ class Task:
 
         if y is None and hasattr(data, "test") and hasattr(data, "train"):
             data = data.test
-        if not getattr(self.model, "compiled", False):
-            self._compile(1, 1, 1)
         if is_stream(data):
             if y is not None:
                 raise DataError("evaluation data: a PyDataset yields its own targets; pass "
                                 "it without y")
             refuse_arguments("evaluate()", batch_size=batch_size)
-            return self._evaluate_stream(CheckedBatches(data, self.task_type,
-                                                        "evaluation data"))
+            batches = CheckedBatches(data, self.task_type, "evaluation data")
+            self._compile_for_evaluation()
+            return self._evaluate_stream(batches)
         batch_size = train_options(self.config.train, "evaluate() arguments",
                                    batch_size=batch_size).batch_size
         x, y = self._xy(data, y, "evaluation data")
+        self._compile_for_evaluation()
         with self._distributed():  # batches split over the devices the model lives on
             logs = self.model.evaluate(x, self.task_type.keras_targets(y),
                                        batch_size=batch_size, return_dict=True, verbose=0)
@@ -448,6 +451,13 @@ class Task:
             for ev in evaluators:
                 out.update(ev.result())
         return out
+
+    def _compile_for_evaluation(self) -> None:
+        """Compile a task that has not trained, for its loss and metrics; ``fit``
+        compiles it again with the optimizer and schedule its run needs."""
+        if not getattr(self.model, "compiled", False):
+            self._compile(1, 1, 1)
+            self._compiled_for_evaluation = True
 
     def _evaluate_stream(self, batches: Any) -> dict:
         """``evaluate`` on a PyDataset: Keras' metrics in one pass, evaluators in a

@@ -160,14 +160,14 @@ class StopOnNonFinite(keras.callbacks.Callback):
         from .errors import TrainingError
 
         logs = logs or {}
-        val = logs.get("val_loss")
-        if val is not None and not np.isfinite(float(val)):  # the weights are finite: kept
-            warnings.warn(f"the validation loss became {float(val)} in epoch {epoch + 1} "
-                          f"while the training loss is {logs.get('loss')}: the model "
-                          f"overflows on the validation data (or the validation targets are "
-                          f"malformed); this epoch's checkpoint is written", stacklevel=2)
-        loss = logs.get("loss")
+        loss, val = logs.get("loss"), logs.get("val_loss")
         if loss is None or np.isfinite(float(loss)):
+            if val is not None and not np.isfinite(float(val)):  # finite weights: kept
+                kept = "its checkpoint is written" if self.run_dir else "checkpoints are off"
+                warnings.warn(f"the validation loss became {float(val)} in epoch {epoch + 1} "
+                              f"while the training loss is {loss}: the model overflows on the "
+                              f"validation data (or the validation targets are malformed); "
+                              f"training goes on ({kept})", stacklevel=2)
             return
         ckpt = None if self.run_dir is None else latest_checkpoint(self.run_dir)
         kept = (f"the newest checkpoint, {ckpt}, is the last finite epoch: fix the cause and "

@@ -412,3 +412,22 @@ def test_momentum_only_where_it_applies():
     with pytest.raises(vh.ConfigError, match="momentum"):
         vh.compose(task="classification", model="mlp", optimizer={"name": "adam",
                                                                   "momentum": 0.5})
+
+
+def test_evaluating_before_training_does_not_fix_the_schedule(mnist_small, tmp_path):
+    """evaluate compiles an untrained task for its metrics; fit then compiles the optimizer
+    and learning-rate schedule its run needs (a cosine schedule over 1 step otherwise)."""
+    data = mnist_small.train.take(64)
+
+    def run(evaluate_first):
+        task = vh.compose(task="classification", model="mlp", data=mnist_small, seed=0,
+                          model_config={"hidden_units": [8], "dropout": 0.0},
+                          optimizer={"schedule": "cosine"})
+        if evaluate_first:
+            task.evaluate(mnist_small.test.take(32))
+        history = task.fit(data, epochs=2, batch_size=BATCH, verbose=0, checkpoint=False)
+        return task.model.optimizer._learning_rate.get_config(), history.history["loss"]
+
+    (first, losses_first), (plain, losses_plain) = run(True), run(False)
+    assert first == plain and first["decay_steps"] > 1
+    np.testing.assert_allclose(losses_first, losses_plain, rtol=1e-6)
