@@ -153,8 +153,8 @@ def register_metrics(register: Register) -> None:
     ``factory(config, info)`` returns either a ``keras.metrics.Metric`` (streaming:
     compiled into training and evaluation) or a ``visionhooks.Evaluator`` (needs every
     prediction, e.g. mAP or a confusion matrix: fed by ``predict`` batches in
-    ``Task.evaluate``); a plain function of ``(y_true, y_pred)`` is passed to Keras as a
-    metric function. Anything else is refused with the metric's and the plugin's names
+    ``Task.evaluate``); a plain function of ``(y_true, y_pred)`` or a Keras metric name is
+    passed to Keras as it is. Anything else is refused with the metric's and the plugin's names
     (``ComponentError``) before training.
 
     :param register: ``register(name, factory, config=..., tasks=(...))``.

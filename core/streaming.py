@@ -3,8 +3,9 @@
 ``Task.fit``, ``evaluate`` and ``predict`` take one wherever they take a split. Each batch
 is what an in-memory split holds for a slice of it: ``(images, targets)``, or a batch
 dict (``images`` and the task's target key); ``predict`` also takes images alone. The
-PyDataset makes its own batches (its ``workers`` load them ahead of the training step,
-in threads), so ``batch_size`` and ``validation_split`` do not apply; ``train.shuffle``
+PyDataset makes its own batches (with ``workers`` > 1 Keras loads them ahead of the
+training step in threads, or in forked processes with ``use_multiprocessing``, which JAX
+warns against), so ``batch_size`` and ``validation_split`` do not apply; ``train.shuffle``
 shuffles the order of its batches (Keras' rule for a PyDataset), not the images in one. Every batch is
 checked like an in-memory split (the error names the batch) and its targets are packed
 for Keras here, on the loading side, never inside the compiled step.
@@ -26,12 +27,18 @@ def is_stream(data: Any) -> bool:
 
 
 def refuse_arguments(what: str, **given: Any) -> None:
-    """``batch_size`` and ``validation_split`` belong to in-memory data."""
+    """``batch_size`` and ``validation_split`` belong to in-memory data (a name given as
+    ``train_NAME`` came from the task config, not the call)."""
     for name, value in given.items():
-        if value is not None:
-            raise ConfigError(f"{what}: {name}={value!r} does not apply to a PyDataset, which "
-                              f"makes its own batches (set the batch size there, and pass "
-                              f"validation data as validation_data)")
+        if value is None:
+            continue
+        field = name.removeprefix("train_")
+        where = f"train.{field}={value!r} (the config)" if field != name \
+            else f"{what}: {field}={value!r}"
+        hint = ("set the batch size there" if field == "batch_size"
+                else "pass validation data as validation_data")
+        raise ConfigError(f"{where} does not apply to a PyDataset, which makes its own "
+                          f"batches ({hint})")
 
 
 class CheckedBatches(keras.utils.PyDataset):

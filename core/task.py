@@ -324,7 +324,8 @@ class Task:
                 raise DataError("training data: a PyDataset yields its own targets; pass it "
                                 "without y")
             refuse_arguments("fit()", batch_size=given_batch_size,
-                             validation_split=given_split or (split or None))
+                             validation_split=given_split or None,
+                             train_validation_split=split or None)
             if process_count() > 1:
                 raise ConfigError("a PyDataset is not split across processes; give each "
                                   "process in-memory data (or a PyDataset of its own shard, "
@@ -586,20 +587,21 @@ def _check_serves(comp: Component, task: str, host: Host) -> None:
 
 
 def _check_metric(comp: Component, metric: Any) -> None:
-    """A metric factory's result is a ``keras.metrics.Metric``, an ``Evaluator`` or a
-    function of ``(y_true, y_pred)``; anything else would fail inside ``fit`` unnamed."""
+    """A metric factory's result is a ``keras.metrics.Metric``, an ``Evaluator``, a
+    function of ``(y_true, y_pred)`` or a name Keras knows (``"accuracy"``); anything else
+    would fail inside ``fit`` unnamed."""
     import inspect
 
     keras = backend.keras()
-    if isinstance(metric, (keras.metrics.Metric, Evaluator)):
+    if isinstance(metric, (keras.metrics.Metric, Evaluator, str)):
         return
     try:
         inspect.signature(metric).bind(None, None)
     except (TypeError, ValueError) as exc:
         raise ComponentError(
             f"metric {comp.name!r} (plugin {comp.plugin!r}) built {metric!r}: a metric "
-            f"factory returns a keras.metrics.Metric, a visionhooks.Evaluator or a function "
-            f"of (y_true, y_pred) ({exc})") from None
+            f"factory returns a keras.metrics.Metric, a visionhooks.Evaluator, a function "
+            f"of (y_true, y_pred) or a Keras metric name ({exc})") from None
 
 
 def _folder(path: str | Path, what: str) -> Path:

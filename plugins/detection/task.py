@@ -234,12 +234,12 @@ class DetectionTask(TaskType):
         from .postprocess import detect
 
         n = min(8, len(x))
-        pred = task.predict(x[:n])
+        raw_n = task.predict(x[:n], raw=True)
+        pred = task.postprocessor(raw_n)
         paths = [out_dir / "detections.png", out_dir / "nms.png"]
         detections_grid(x[:n], pred, self.info.class_names, paths[0],
                         ground_truth={k: v[:n] for k, v in y.items()},
                         box_format=self.box_format)
-        raw_n = task.predict(x[:n], raw=True)
         raw = raw_n[:1]
         post = task.postprocessor
         b = post.num_anchors(raw)
@@ -249,8 +249,9 @@ class DetectionTask(TaskType):
             warnings.warn(f"{paths[0]} shows no detections: no box in its {n} image(s) "
                           f"scored above postprocess.score_threshold={score:g} (the highest "
                           f"scored {best:.3g}); a model trained longer scores higher, or "
-                          f"lower the threshold (visionhooks predict --set "
-                          f"postprocess.score_threshold=...)", stacklevel=2)
+                          f"lower the threshold: the task config's [postprocess] "
+                          f"score_threshold, or `visionhooks predict --set "
+                          f"postprocess.score_threshold=...` for one call", stacklevel=3)
         before = detect(raw, b, 2.0, score, 1000, post.config.per_class)  # τ > 1: keep all
         after = detect(raw, b, post.config.iou_threshold, score, post.config.max_outputs,
                        post.config.per_class)

@@ -92,10 +92,25 @@ def test_worker_threads_load_every_batch_of_an_epoch(mnist_small):
 def test_a_resumed_stream_run_continues_its_epochs(mnist_small, tmp_path):
     x, y = mnist_small.train.take(96)
     first = task(mnist_small)
-    first.fit(Batches(x, y), epochs=1, run_dir=tmp_path, verbose=0)
+    done = first.fit(Batches(x, y), epochs=1, run_dir=tmp_path, verbose=0).history["loss"]
     again = task(mnist_small)
-    history = again.fit(Batches(x, y), epochs=2, run_dir=tmp_path, resume=True, verbose=0)
+    stream = Batches(x, y)
+    history = again.fit(stream, epochs=2, run_dir=tmp_path, resume=True, verbose=0)
+    assert history.history["loss"][0] == done[0]  # the first epoch's, from the checkpoint
     assert len(history.history["loss"]) == 2
+    assert len(stream.read) < 2 * len(stream)  # one epoch read (Keras reads batch 0 early)
+
+
+def test_checked_batches_keep_uint8_pixels_for_the_device(mnist_small):
+    from visionhooks.streaming import CheckedBatches
+
+    t = task(mnist_small)
+    x, y = mnist_small.train.take(64)
+    assert x.dtype == np.uint8
+    bx, by = CheckedBatches(Batches(x, y), t.task_type, "data")[1]
+    assert bx.dtype == np.uint8 and bx.shape == (32, 28, 28, 1)
+    np.testing.assert_array_equal(bx, x[32:64])
+    np.testing.assert_array_equal(by, y[32:64])
 
 
 def test_bad_batches_and_arguments_are_named(mnist_small):
@@ -122,5 +137,12 @@ def test_bad_batches_and_arguments_are_named(mnist_small):
         t.fit(Batches(x, y), y, epochs=1, verbose=0, checkpoint=False)
     with pytest.raises(vh.DataError, match="at least one batch"):
         t.fit(Batches(x[:0], y[:0]), epochs=1, verbose=0, checkpoint=False)
-    with pytest.raises(vh.ConfigError, match=r"predict\(\): batch_size=8"):
+    with pytest.raises(vh.ConfigError, match=r"predict\(\): batch_size=8 does not apply to "
+                                             r"a PyDataset, which makes its own batches \(set "
+                                             r"the batch size there\)$"):
         t.predict(Batches(x), batch_size=8)
+    split = vh.compose(task="classification", model="mlp", data=mnist_small,
+                       model_config=MLP, train={"validation_split": 0.1})
+    with pytest.raises(vh.ConfigError, match=r"train.validation_split=0.1 \(the config\) "
+                                             r"does not apply to a PyDataset"):
+        split.fit(Batches(x, y), epochs=1, verbose=0, checkpoint=False)

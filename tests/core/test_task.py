@@ -152,6 +152,7 @@ class OddMetrics:
     def register_metrics(self, register):
         register("one-arg", lambda config, info: (lambda y_pred: y_pred.sum()))
         register("two-args", lambda config, info: (lambda y_true, y_pred: y_pred.sum()))
+        register("by-name", lambda config, info: "accuracy")  # Keras resolves the name
 
 
 def test_a_metric_factory_returning_something_unusable_is_named(host, mnist_small):
@@ -162,9 +163,11 @@ def test_a_metric_factory_returning_something_unusable_is_named(host, mnist_smal
     with pytest.raises(vh.errors.ComponentError,
                        match=r"metric 'one-arg' \(plugin 'odd-metrics'\) built <function.*a "
                              r"metric factory returns a keras.metrics.Metric, a "
-                             r"visionhooks.Evaluator or a function of \(y_true, y_pred\)"):
+                             r"visionhooks.Evaluator, a function of \(y_true, y_pred\) "
+                             r"or a Keras metric name"):
         task.fit(x, y, epochs=1, batch_size=16, verbose=0, checkpoint=False)
     fine = vh.compose(task="classification", model="mlp", data=mnist_small, host=host,
-                      metrics=["two-args"], model_config={"hidden_units": [4]})
+                      metrics=["two-args", "by-name"], model_config={"hidden_units": [4]})
     history = fine.fit(x, y, epochs=1, batch_size=16, verbose=0, checkpoint=False)
     assert any("two-args" in k or "lambda" in k for k in history.history), history.history
+    assert "accuracy" in history.history
