@@ -91,6 +91,19 @@ class CheckedBatches(keras.utils.PyDataset):
             raise DataError(f"{self.what}, batch {index}: {exc}") from None
         return x, y
 
+    def collect(self, limit: int) -> tuple[np.ndarray, Any]:
+        """The first batches, up to ``limit`` images, as one in-memory ``(images,
+        targets)`` pair (for figures, which draw from arrays)."""
+        xs, ys, n = [], [], 0
+        for i in range(len(self)):
+            x, y = self.checked(i)
+            xs.append(x[: limit - n])
+            ys.append(_rows(y, slice(0, limit - n)))
+            n += len(xs[-1])
+            if n >= limit:
+                break
+        return np.concatenate(xs), _concat(ys)
+
     def __getitem__(self, index: int) -> Any:
         x, y = self.checked(index)
         return (x,) if self.images_only else (x, self.task_type.keras_targets(y))
@@ -115,3 +128,17 @@ class CheckedBatches(keras.utils.PyDataset):
             return item, None
         raise DataError(f"a batch is (images, {target}) or a dict with 'images' and "
                         f"{target!r}. Received: {type(item).__name__}")
+
+
+def _rows(y: Any, sl: slice) -> Any:
+    if y is None or isinstance(y, dict):
+        return None if y is None else {k: _rows(v, sl) for k, v in y.items()}
+    return y[sl]
+
+
+def _concat(ys: list[Any]) -> Any:
+    if ys[0] is None:
+        return None
+    if isinstance(ys[0], dict):
+        return {k: _concat([y[k] for y in ys]) for k in ys[0]}
+    return np.concatenate(ys)

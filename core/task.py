@@ -534,11 +534,23 @@ class Task:
             result["figures"] = [] if draw is None else draw(self, x, result, out)
         return result
 
-    def figures(self, data: Any, out_dir: str | Path, y: Any = None) -> list[Path]:
-        """The task type's evaluation figures on a split, as PNG files in ``out_dir``."""
+    def figures(self, data: Any, out_dir: str | Path, y: Any = None,
+                max_images: int = 1024) -> list[Path]:
+        """The task type's evaluation figures on a split, as PNG files in ``out_dir``; on
+        a PyDataset, from its first batches (up to ``max_images`` images)."""
+        from .streaming import CheckedBatches, is_stream
+        from .tasktype import float_images
+
         if y is None and hasattr(data, "test") and hasattr(data, "train"):
             data = data.test
-        x, y = self._xy(data, y, "figure data", keep_uint8=False)  # figures draw floats
+        if is_stream(data):
+            if y is not None:
+                raise DataError("figure data: a PyDataset yields its own targets; pass it "
+                                "without y")
+            x, y = CheckedBatches(data, self.task_type, "figure data").collect(max_images)
+            x = float_images(x)  # figures draw floats
+        else:
+            x, y = self._xy(data, y, "figure data", keep_uint8=False)  # figures draw floats
         out = _folder(out_dir, "figures folder")
         out.mkdir(parents=True, exist_ok=True)
         return self.task_type.figures(self, x, y, out)

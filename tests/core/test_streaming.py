@@ -146,3 +146,15 @@ def test_bad_batches_and_arguments_are_named(mnist_small):
     with pytest.raises(vh.ConfigError, match=r"train.validation_split=0.1 \(the config\) "
                                              r"does not apply to a PyDataset"):
         split.fit(Batches(x, y), epochs=1, verbose=0, checkpoint=False)
+
+
+def test_figures_of_a_pydataset_come_from_its_first_batches(mnist_small, tmp_path):
+    t = task(mnist_small)
+    tx, ty = mnist_small.test
+    paths = t.figures(Batches(tx, ty, batch=40), tmp_path, max_images=100)
+    assert sorted(p.name for p in paths) == ["confusion.png", "misclassified.png"]
+    from visionhooks.streaming import CheckedBatches
+
+    x, y = CheckedBatches(Batches(tx, ty, batch=40), t.task_type, "data").collect(100)
+    assert len(x) == 100 and x.dtype == np.uint8
+    np.testing.assert_array_equal(y, ty[:100])

@@ -121,7 +121,8 @@ def test_a_figure_without_detections_says_why(toy_detection, tmp_path):
         lenient.figures(toy_detection.test.take(4), tmp_path / "b")
 
 
-def test_a_pydataset_of_detection_batches_trains_and_scores_like_arrays(toy_detection):
+def test_a_pydataset_of_detection_batches_trains_and_scores_like_arrays(toy_detection,
+                                                                        tmp_path):
     import keras
 
     class Scenes(keras.utils.PyDataset):
@@ -144,3 +145,9 @@ def test_a_pydataset_of_detection_batches_trains_and_scores_like_arrays(toy_dete
     mem, streamed = a.evaluate(toy_detection.test), a.evaluate(Scenes(toy_detection.test, 12))
     for k in ("loss", "map", "map50"):
         np.testing.assert_allclose(streamed[k], mem[k], rtol=1e-5, err_msg=k)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a one-epoch detector may find no boxes
+        paths = a.figures(Scenes(toy_detection.test, 12), tmp_path, max_images=20)
+    assert [p.name for p in paths] == ["detections.png", "nms.png"]
