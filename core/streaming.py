@@ -142,3 +142,27 @@ def _concat(ys: list[Any]) -> Any:
     if isinstance(ys[0], dict):
         return {k: _concat([y[k] for y in ys]) for k in ys[0]}
     return np.concatenate(ys)
+
+
+class ReadBatches(keras.utils.PyDataset):
+    """The batches of a ``LazySplit`` (rows in order; ``fit``'s ``train.shuffle``
+    shuffles their order), read by ``workers`` threads ahead of the training step."""
+
+    def __init__(self, split: Any, batch_size: int) -> None:
+        super().__init__(workers=split.workers, max_queue_size=max(2, 2 * split.workers))
+        self.split, self.batch_size = split, int(batch_size)
+
+    def __len__(self) -> int:
+        return -(-len(self.split) // self.batch_size)
+
+    def __getitem__(self, index: int) -> Any:
+        rows = np.arange(index * self.batch_size,
+                         min((index + 1) * self.batch_size, len(self.split)))
+        return self.split.read(rows)
+
+
+def as_stream(data: Any, batch_size: int) -> Any:
+    """A ``LazySplit`` as the PyDataset of its batches; anything else as it is."""
+    from .datasets import LazySplit
+
+    return data.batches(batch_size) if isinstance(data, LazySplit) else data

@@ -280,6 +280,13 @@ class Task:
         callbacks = _callback_list(callbacks)
         from .distribute import is_main_process
 
+        from .datasets import LazySplit
+        from .streaming import as_stream
+
+        if isinstance(data, LazySplit):  # read batch by batch, of the usual batch_size
+            batch_size = None
+        data = as_stream(data, opts.batch_size)
+        validation_data = as_stream(validation_data, opts.batch_size)
         inputs, steps = self._fit_inputs(data, y, validation_data, opts.batch_size,
                                          opts.validation_split, batch_size, validation_split)
         if run_dir is None:
@@ -419,10 +426,15 @@ class Task:
 
     def evaluate(self, data: Any, y: Any = None, *, batch_size: int | None = None) -> dict:
         """Loss and every metric on a split: streaming Keras metrics and evaluators."""
+        from .datasets import LazySplit
         from .streaming import CheckedBatches, is_stream, refuse_arguments
 
         if y is None and hasattr(data, "test") and hasattr(data, "train"):
             data = data.test
+        if isinstance(data, LazySplit):
+            data = data.batches(train_options(self.config.train, "evaluate() arguments",
+                                              batch_size=batch_size).batch_size)
+            batch_size = None
         if is_stream(data):
             if y is not None:
                 raise DataError("evaluation data: a PyDataset yields its own targets; pass "
@@ -483,8 +495,13 @@ class Task:
     def predict(self, images: Any, *, batch_size: int | None = None, raw: bool = False) -> Any:
         """Postprocessed predictions (a dict of arrays); ``raw=True`` gives model outputs.
         ``images`` is a batch (N, H, W, C) or a ``keras.utils.PyDataset`` of batches."""
+        from .datasets import LazySplit
         from .streaming import CheckedBatches, is_stream, refuse_arguments
 
+        if isinstance(images, LazySplit):
+            images = images.batches(train_options(self.config.train, "predict() arguments",
+                                                  batch_size=batch_size).batch_size)
+            batch_size = None
         if is_stream(images):
             refuse_arguments("predict()", batch_size=batch_size)
             x = CheckedBatches(images, self.task_type, "predict data", images_only=True)
@@ -541,8 +558,12 @@ class Task:
         from .streaming import CheckedBatches, is_stream
         from .tasktype import float_images
 
+        from .datasets import LazySplit
+
         if y is None and hasattr(data, "test") and hasattr(data, "train"):
             data = data.test
+        if isinstance(data, LazySplit):
+            data = data.take(max_images)
         if is_stream(data):
             if y is not None:
                 raise DataError("figure data: a PyDataset yields its own targets; pass it "

@@ -8,7 +8,7 @@ group as any plugin's).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -45,6 +45,44 @@ class Split:
         return Split(self.x[:n], _index(self.y, slice(0, n)))
 
 
+class LazySplit:
+    """A split read on demand, for data too large to hold in memory: ``read(rows)``
+    returns the images and targets of those rows (as a ``Split`` holds them).
+
+    ``Task.fit``, ``evaluate`` and ``predict`` read it batch by batch of the usual
+    ``batch_size`` (``batches``), with ``workers`` threads loading ahead of the training
+    step; ``take(n)`` reads the first ``n`` rows into an in-memory ``Split`` (figures use
+    it). ``len`` is the number of images, as for a ``Split``.
+    """
+
+    def __init__(self, n: int, read: Callable[[np.ndarray], tuple[np.ndarray, Any]],
+                 workers: int = 4) -> None:
+        self._n, self.read, self.workers = int(n), read, int(workers)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __iter__(self) -> Iterator[Any]:
+        from ..errors import DataError
+
+        raise DataError(f"this split of {self._n} images is read on demand: pass it to "
+                        f"fit/evaluate/predict/figures, or take(n) for arrays")
+
+    def take(self, n: int) -> Split:
+        """The first ``n`` examples, read into memory."""
+        x, y = self.read(np.arange(min(int(n), self._n)))
+        return Split(x, y)
+
+    def batches(self, batch_size: int) -> Any:
+        """A ``keras.utils.PyDataset`` of its batches in row order."""
+        from ..streaming import ReadBatches
+
+        return ReadBatches(self, batch_size)
+
+    def __repr__(self) -> str:
+        return f"LazySplit({self._n} images, workers={self.workers})"
+
+
 def _index(y: Any, idx: Any) -> Any:
     if isinstance(y, dict):
         return {k: _index(v, idx) for k, v in y.items()}
@@ -56,8 +94,8 @@ class Dataset:
     """A named dataset: ``train`` and ``test`` splits, its ``info``, and where it came from."""
 
     name: str
-    train: Split
-    test: Split
+    train: Split | LazySplit
+    test: Split | LazySplit
     info: DataInfo
     source: str = ""
 
@@ -84,4 +122,4 @@ def names() -> list[str]:
     return host().components("dataset")
 
 
-__all__ = ["Dataset", "Split", "load", "names"]
+__all__ = ["Dataset", "LazySplit", "Split", "load", "names"]

@@ -46,3 +46,7 @@ class ImageFolderConfig(ComponentConfig):
     seed: int = 0
     extensions: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff",
                                    ".webp")
+    stream: bool = Field(False, description=(
+        "read the images batch by batch during training instead of all at once (folders "
+        "too large for memory)"))
+    workers: PositiveInt = Field(4, description="threads reading ahead when streaming")

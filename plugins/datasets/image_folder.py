@@ -8,7 +8,7 @@ import numpy as np
 
 from visionhooks.config import DataInfo
 from visionhooks.errors import DataError, DatasetNotFoundError
-from visionhooks.datasets import Dataset, Split
+from visionhooks.datasets import Dataset, LazySplit, Split
 from .config import ImageFolderConfig
 
 
@@ -35,18 +35,32 @@ def read_image(path: Path, size: tuple[int, int], mode: str) -> np.ndarray:
     return arr[..., None] if arr.ndim == 2 else arr
 
 
-def _read(root: Path, classes: list[str], cfg: ImageFolderConfig) -> tuple[np.ndarray, np.ndarray]:
-    xs, ys = [], []
+def _list(root: Path, classes: list[str], cfg: ImageFolderConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Every image file under ``root/<class>`` and its label, nothing read yet."""
+    paths, ys = [], []
     for label, name in enumerate(classes):
         folder = root / name
         files = _files(folder, cfg.extensions) if folder.is_dir() else []
         if not files:
             raise DataError(f"class folder {folder} holds no images with extensions "
                             f"{list(cfg.extensions)}")
-        for f in files:
-            xs.append(read_image(f, cfg.image_size, cfg.color_mode))
-            ys.append(label)
-    return np.stack(xs), np.asarray(ys, np.int32)
+        paths.extend(files)
+        ys.extend([label] * len(files))
+    return np.asarray(paths, object), np.asarray(ys, np.int32)
+
+
+def _split(files: np.ndarray, y: np.ndarray, cfg: ImageFolderConfig) -> Split | LazySplit:
+    """The images of ``files`` in memory, or read on demand with ``stream = true``."""
+    shape = (*cfg.image_size, 1 if cfg.color_mode == "grayscale" else 3)
+
+    def read(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        images = [read_image(f, cfg.image_size, cfg.color_mode) for f in files[rows]]
+        return (np.stack(images) if images else np.zeros((0, *shape), np.uint8)), y[rows]
+
+    if cfg.stream:
+        return LazySplit(len(files), read, workers=cfg.workers)
+    x, y = read(np.arange(len(files)))
+    return Split(x, y)
 
 
 def build(config: ImageFolderConfig, info: None = None) -> Dataset:
@@ -61,16 +75,16 @@ def build(config: ImageFolderConfig, info: None = None) -> Dataset:
         if set(test_classes) - set(classes):
             raise DataError(f"image-folder: test classes {sorted(set(test_classes) - set(classes))}"
                             f" have no train folder in {root / 'train'}")
-        x_train, y_train = _read(root / "train", classes, config)
+        f_train, y_train = _list(root / "train", classes, config)
         present = [c for c in classes if c in test_classes]
-        x_test, y_test = _read(root / "test", present, config)
+        f_test, y_test = _list(root / "test", present, config)
         y_test = _remap(y_test, present, classes)
     else:
         classes = [p.name for p in _class_dirs(root)]
         if not classes:
             raise DataError(f"image-folder: {root} has no class subfolders (expected "
                             f"{root}/<class>/<image> or {root}/train/<class>/<image>)")
-        x, y = _read(root, classes, config)
+        files, y = _list(root, classes, config)
         rng = np.random.default_rng(config.seed)
         test_idx = []
         for label in range(len(classes)):  # stratified split
@@ -78,12 +92,12 @@ def build(config: ImageFolderConfig, info: None = None) -> Dataset:
             test_idx.extend(idx[: int(round(len(idx) * config.test_fraction))])
         mask = np.zeros(len(y), bool)
         mask[test_idx] = True
-        x_train, y_train, x_test, y_test = x[~mask], y[~mask], x[mask], y[mask]
+        f_train, y_train, f_test, y_test = files[~mask], y[~mask], files[mask], y[mask]
     channels = 1 if config.color_mode == "grayscale" else 3
     info = DataInfo(task="classification", input_shape=(*config.image_size, channels),
                     num_classes=len(classes), class_names=tuple(classes))
-    return Dataset("image-folder", Split(x_train, y_train), Split(x_test, y_test), info,
-                   str(root))  # uint8 pixels, as read
+    return Dataset("image-folder", _split(f_train, y_train, config),
+                   _split(f_test, y_test, config), info, str(root))  # uint8 pixels, as read
 
 
 def _remap(y: np.ndarray, present: list[str], classes: list[str]) -> np.ndarray:

@@ -350,3 +350,38 @@ def test_split_helpers():
     assert len(split) == 4 and split.images is x and split.targets is y
     taken = split.take(2)
     assert taken.x.shape == (2, 2, 2, 1) and taken.y["b"].tolist() == [0, 2]
+
+
+def test_a_streamed_image_folder_trains_like_the_one_in_memory(tmp_path):
+    """stream = true: the files are listed, and read batch by batch during training."""
+    write_images(tmp_path / "cat", COLOURS["cat"], 12)
+    write_images(tmp_path / "dog", COLOURS["dog"], 12)
+    params = dict(path=str(tmp_path), image_size=(8, 8), test_fraction=0.25)
+    # one worker: Keras' read-ahead threads (workers > 1) fetch the first batch early to
+    # learn the shapes and serve it last, so only one worker trains in the same order
+    mem, lazy = load_folder(**params), load_folder(**params, stream=True, workers=1)
+    assert isinstance(lazy.train, vh.datasets.LazySplit)
+    assert (len(lazy.train), len(lazy.test)) == (len(mem.train), len(mem.test)) == (18, 6)
+    first = lazy.train.take(5)
+    np.testing.assert_array_equal(first.x, mem.train.x[:5])
+    np.testing.assert_array_equal(first.y, mem.train.y[:5])
+    with pytest.raises(DataError, match="read on demand: pass it to fit"):
+        x, y = lazy.train
+
+    def trained(ds):
+        task = vh.compose(task="classification", model="mlp", data=ds, seed=0,
+                          model_config={"hidden_units": [4], "dropout": 0.0},
+                          train={"shuffle": False})
+        task.fit(ds.train, epochs=2, batch_size=8, validation_data=ds.test, verbose=0,
+                 run_dir=tmp_path.parent / f"run-{id(ds)}")
+        return task
+
+    a, b = trained(mem), trained(lazy)
+    for wa, wb in zip(a.model.get_weights(), b.model.get_weights()):
+        np.testing.assert_allclose(wb, wa, rtol=1e-5, atol=1e-7)
+    ea, eb = a.evaluate(mem.test, batch_size=4), b.evaluate(lazy.test, batch_size=4)
+    np.testing.assert_allclose(eb["loss"], ea["loss"], rtol=1e-5)
+    np.testing.assert_allclose(b.predict(lazy.test)["probabilities"],
+                               a.predict(mem.test.x)["probabilities"], rtol=1e-5)
+    assert [p.name for p in b.figures(lazy.test, tmp_path.parent / "figs")] == \
+        ["misclassified.png", "confusion.png"]
