@@ -101,7 +101,9 @@ def register_datasets(register: Register) -> None:
     """Add datasets.
 
     ``factory(config, None)`` returns a ``visionhooks.datasets.Dataset``: ``train`` and
-    ``test`` splits of ``(x, y)`` in the user guide's data model and a ``DataInfo``.
+    ``test`` splits of ``(x, y)`` in the user guide's data model and a ``DataInfo``. A
+    split too large for memory is a ``visionhooks.datasets.LazySplit(n, read)``, whose
+    ``read(rows)`` returns those rows' ``(x, y)``: tasks then read it batch by batch.
 
     :param register: ``register(name, factory, config=..., tasks=(...))``.
     """
