@@ -50,13 +50,13 @@ class LazySplit:
     returns the images and targets of those rows (as a ``Split`` holds them).
 
     ``Task.fit``, ``evaluate`` and ``predict`` read it batch by batch of the usual
-    ``batch_size`` (``batches``), with ``workers`` threads loading ahead of the training
-    step; ``take(n)`` reads the first ``n`` rows into an in-memory ``Split`` (figures use
+    ``batch_size`` (``batches``): with one worker between steps (JAX computes the last
+    step meanwhile), with more in threads loading ahead; ``take(n)`` reads the first ``n`` rows into an in-memory ``Split`` (figures use
     it). ``len`` is the number of images, as for a ``Split``.
     """
 
     def __init__(self, n: int, read: Callable[[np.ndarray], tuple[np.ndarray, Any]],
-                 workers: int = 4) -> None:
+                 workers: int = 1) -> None:
         self._n, self.read, self.workers = int(n), read, int(workers)
 
     def __len__(self) -> int:

@@ -49,4 +49,6 @@ class ImageFolderConfig(ComponentConfig):
     stream: bool = Field(False, description=(
         "read the images batch by batch during training instead of all at once (folders "
         "too large for memory)"))
-    workers: PositiveInt = Field(4, description="threads reading ahead when streaming")
+    workers: PositiveInt = Field(1, description=(
+        "threads reading batches ahead when streaming (1: read between steps, while the "
+        "device computes the last; more pay off with spare cores, e.g. beside a GPU)"))
