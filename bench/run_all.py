@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE))
 from common import RESULTS, machine, write_section  # noqa: E402
 
 AREAS = ("classification", "detection", "segmentation", "augmentation", "interpretation",
-         "speed", "gpu")
+         "speed", "streaming", "gpu")
 TITLE = "## Summary"
 
 
@@ -111,6 +111,13 @@ def _speed(r: dict) -> list[list[str]]:
     return rows
 
 
+def _streaming(r: dict) -> list[list[str]]:
+    med = r["median"]
+    return [[f"streaming: lenet5 train images/s from a PNG folder read batch by batch, "
+             f"{k.split('-')[1]} worker(s)", f"{v:,.0f}", f"in memory {med['memory']:,.0f}",
+             "–", f"{v / med['memory']:.2f}x"] for k, v in med.items() if k != "memory"]
+
+
 def _gpu(r: dict) -> list[list[str]]:
     rows = []
     for row in r["rows"]:
@@ -128,7 +135,8 @@ def _gpu(r: dict) -> list[list[str]]:
 SUMMARY: dict[str, Callable[[dict], list[list[str]]]] = {
     "classification": _classification, "detection": _detection,
     "segmentation": _segmentation, "augmentation": _augmentation,
-    "interpretation": _interpretation, "speed": _speed, "gpu": _gpu}
+    "interpretation": _interpretation, "speed": _speed, "streaming": _streaming,
+    "gpu": _gpu}
 
 
 def _kept_rows(rerun: list[str]) -> list[str]:
