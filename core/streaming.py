@@ -37,8 +37,8 @@ def refuse_arguments(what: str, **given: Any) -> None:
             else f"{what}: {field}={value!r}"
         hint = ("set the batch size there" if field == "batch_size"
                 else "pass validation data as validation_data")
-        raise ConfigError(f"{where} does not apply to a PyDataset, which makes its own "
-                          f"batches ({hint})")
+        raise ConfigError(f"{where} does not apply to a PyDataset or a streamed split, which "
+                          f"are read batch by batch ({hint})")
 
 
 class CheckedBatches(keras.utils.PyDataset):
@@ -59,10 +59,11 @@ class CheckedBatches(keras.utils.PyDataset):
             n = len(source)
         except TypeError:
             n = None
-        if not n:
-            raise DataError(f"{what}: a PyDataset with a length of at least one batch is "
-                            f"needed (len() gave {n!r}); an endless one cannot say where an "
-                            f"epoch ends")
+        if n is None:
+            raise DataError(f"{what}: a PyDataset needs a length (an endless one cannot say "
+                            f"where an epoch ends)")
+        if n == 0:
+            raise DataError(f"{what} is empty (no batches)")
         self._len = n
 
     def __len__(self) -> int:
@@ -81,9 +82,8 @@ class CheckedBatches(keras.utils.PyDataset):
     def checked(self, index: int) -> tuple[np.ndarray, Any]:
         """Batch ``index`` as validated ``(images, data-model targets)`` (targets None for
         images alone)."""
-        item = self.source[index]
         try:
-            x, y = self._split(item)
+            x, y = self._split(self.source[index])
             x = self.task_type.check_images(x, keep_uint8=True)  # TaskModel scales uint8
             if y is not None:
                 y = self.task_type.check_targets(y, len(x))
@@ -145,24 +145,35 @@ def _concat(ys: list[Any]) -> Any:
 
 
 class ReadBatches(keras.utils.PyDataset):
-    """The batches of a ``LazySplit`` (rows in order; ``fit``'s ``train.shuffle``
-    shuffles their order), read by ``workers`` threads ahead of the training step."""
+    """The batches of a ``LazySplit``, read by its ``workers``. With ``shuffle`` the rows
+    are drawn in a new order each epoch (seeded by ``seed`` and the epoch), so a batch
+    mixes classes however the split lists its files; without, in the split's order."""
 
-    def __init__(self, split: Any, batch_size: int) -> None:
+    def __init__(self, split: Any, batch_size: int, shuffle: bool = False,
+                 seed: int = 0) -> None:
         super().__init__(workers=split.workers, max_queue_size=max(2, 2 * split.workers))
         self.split, self.batch_size = split, int(batch_size)
+        self.shuffle, self.seed, self.epoch = shuffle, int(seed), 0
+        self._order()
+
+    def _order(self) -> None:
+        n = len(self.split)
+        self.rows = (np.random.default_rng([self.seed, self.epoch]).permutation(n)
+                     if self.shuffle else np.arange(n))
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+        self._order()
 
     def __len__(self) -> int:
         return -(-len(self.split) // self.batch_size)
 
     def __getitem__(self, index: int) -> Any:
-        rows = np.arange(index * self.batch_size,
-                         min((index + 1) * self.batch_size, len(self.split)))
-        return self.split.read(rows)
+        return self.split.read(self.rows[index * self.batch_size:(index + 1) * self.batch_size])
 
 
-def as_stream(data: Any, batch_size: int) -> Any:
+def as_stream(data: Any, batch_size: int, shuffle: bool = False, seed: int = 0) -> Any:
     """A ``LazySplit`` as the PyDataset of its batches; anything else as it is."""
     from .datasets import LazySplit
 
-    return data.batches(batch_size) if isinstance(data, LazySplit) else data
+    return data.batches(batch_size, shuffle, seed) if isinstance(data, LazySplit) else data

@@ -285,7 +285,7 @@ class Task:
 
         if isinstance(data, LazySplit):  # read batch by batch, of the usual batch_size
             batch_size = None
-        data = as_stream(data, opts.batch_size)
+        data = as_stream(data, opts.batch_size, tc.shuffle, self.config.seed or 0)
         validation_data = as_stream(validation_data, opts.batch_size)
         inputs, steps = self._fit_inputs(data, y, validation_data, opts.batch_size,
                                          opts.validation_split, batch_size, validation_split)
@@ -334,9 +334,8 @@ class Task:
                              validation_split=given_split or None,
                              train_validation_split=split or None)
             if process_count() > 1:
-                raise ConfigError("a PyDataset is not split across processes; give each "
-                                  "process in-memory data (or a PyDataset of its own shard, "
-                                  "trained without the multi-process runtime)")
+                raise ConfigError("a PyDataset or a streamed split (stream = true) is not "
+                                  "split across processes; give each process in-memory data")
             batches = CheckedBatches(data, tt, "training data")
             val = validation("validation_data")
             if isinstance(val, tuple):
@@ -562,6 +561,9 @@ class Task:
 
         if y is None and hasattr(data, "test") and hasattr(data, "train"):
             data = data.test
+        if isinstance(max_images, bool) or not isinstance(max_images, int) or max_images < 1:
+            raise ConfigError(f"max_images must be a positive integer. Received: "
+                              f"{max_images!r}")
         if isinstance(data, LazySplit):
             data = data.take(max_images)
         if is_stream(data):

@@ -73,11 +73,20 @@ class LazySplit:
         x, y = self.read(np.arange(min(int(n), self._n)))
         return Split(x, y)
 
-    def batches(self, batch_size: int) -> Any:
-        """A ``keras.utils.PyDataset`` of its batches in row order."""
+    def __getattr__(self, name: str) -> Any:
+        if name in ("x", "y", "images", "targets"):
+            from ..errors import DataError
+
+            raise DataError(f"this split of {self._n} images is read on demand and has no "
+                            f"{name!r} array: take(n) reads the first n into memory")
+        raise AttributeError(name)
+
+    def batches(self, batch_size: int, shuffle: bool = False, seed: int = 0) -> Any:
+        """A ``keras.utils.PyDataset`` of its batches: in row order, or with ``shuffle``
+        in a new seeded order each epoch."""
         from ..streaming import ReadBatches
 
-        return ReadBatches(self, batch_size)
+        return ReadBatches(self, batch_size, shuffle, seed)
 
     def __repr__(self) -> str:
         return f"LazySplit({self._n} images, workers={self.workers})"

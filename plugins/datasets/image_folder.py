@@ -49,18 +49,21 @@ def _list(root: Path, classes: list[str], cfg: ImageFolderConfig) -> tuple[np.nd
     return np.asarray(paths, object), np.asarray(ys, np.int32)
 
 
-def _split(files: np.ndarray, y: np.ndarray, cfg: ImageFolderConfig) -> Split | LazySplit:
-    """The images of ``files`` in memory, or read on demand with ``stream = true``."""
+def _split(files: np.ndarray, labels: np.ndarray, cfg: ImageFolderConfig) -> Split | LazySplit:
+    """The images of ``files`` in memory, or read on demand with ``stream = true`` (in a
+    seeded random order, so that its first rows, and any run of rows, mix the classes)."""
     shape = (*cfg.image_size, 1 if cfg.color_mode == "grayscale" else 3)
+    if cfg.stream:
+        order = np.random.default_rng(cfg.seed).permutation(len(files))
+        files, labels = files[order], labels[order]
 
     def read(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         images = [read_image(f, cfg.image_size, cfg.color_mode) for f in files[rows]]
-        return (np.stack(images) if images else np.zeros((0, *shape), np.uint8)), y[rows]
+        return (np.stack(images) if images else np.zeros((0, *shape), np.uint8)), labels[rows]
 
     if cfg.stream:
         return LazySplit(len(files), read, workers=cfg.workers)
-    x, y = read(np.arange(len(files)))
-    return Split(x, y)
+    return Split(*read(np.arange(len(files))))
 
 
 def build(config: ImageFolderConfig, info: None = None) -> Dataset:

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from visionhooks import ConfigError, DataError, TaskType
+from visionhooks.datasets import LazySplit
 from visionhooks.tasktype import not_whole
 
 from .anchors import default_anchors, kmeans_anchors
@@ -194,6 +195,8 @@ class DetectionTask(TaskType):
                               f"the anchors alone (their number is num_anchors)")
         if anchors == "auto":
             train = getattr(data, "train", None)
+            if isinstance(train, LazySplit):  # read on demand: the boxes of a sample
+                train = train.take(min(len(train), 4096))
             if train is not None:
                 info = data.info
                 boxes = np.asarray(train.y["boxes"], np.float32)

@@ -135,11 +135,11 @@ def test_bad_batches_and_arguments_are_named(mnist_small):
         t.fit(Batches(x, y), validation_split=0.2, epochs=1, verbose=0, checkpoint=False)
     with pytest.raises(vh.DataError, match="yields its own targets"):
         t.fit(Batches(x, y), y, epochs=1, verbose=0, checkpoint=False)
-    with pytest.raises(vh.DataError, match="at least one batch"):
+    with pytest.raises(vh.DataError, match=r"^training data is empty \(no batches\)$"):
         t.fit(Batches(x[:0], y[:0]), epochs=1, verbose=0, checkpoint=False)
     with pytest.raises(vh.ConfigError, match=r"predict\(\): batch_size=8 does not apply to "
-                                             r"a PyDataset, which makes its own batches \(set "
-                                             r"the batch size there\)$"):
+                                             r"a PyDataset or a streamed split, which are read "
+                                             r"batch by batch \(set the batch size there\)$"):
         t.predict(Batches(x), batch_size=8)
     split = vh.compose(task="classification", model="mlp", data=mnist_small,
                        model_config=MLP, train={"validation_split": 0.1})
@@ -158,3 +158,19 @@ def test_figures_of_a_pydataset_come_from_its_first_batches(mnist_small, tmp_pat
     x, y = CheckedBatches(Batches(tx, ty, batch=40), t.task_type, "data").collect(100)
     assert len(x) == 100 and x.dtype == np.uint8
     np.testing.assert_array_equal(y, ty[:100])
+
+
+def test_a_lazy_split_in_row_order_trains_exactly_like_its_arrays(mnist_small, tmp_path):
+    """A LazySplit is read in batches of the task's batch_size; unshuffled, in row order,
+    so training equals training on the arrays (one reading worker: Keras' read-ahead
+    threads serve an epoch's first batch last)."""
+    from visionhooks.datasets import LazySplit
+
+    x, y = mnist_small.train.take(96)
+    lazy = LazySplit(len(x), lambda rows: (x[rows], y[rows]))
+    a, b = task(mnist_small), task(mnist_small)
+    ha = a.fit(x, y, epochs=2, batch_size=BATCH, verbose=0, checkpoint=False)
+    hb = b.fit(lazy, epochs=2, batch_size=BATCH, verbose=0, checkpoint=False)
+    np.testing.assert_allclose(hb.history["loss"], ha.history["loss"], rtol=1e-6)
+    with pytest.raises(vh.ConfigError, match="max_images must be a positive integer"):
+        a.figures(lazy, tmp_path, max_images=0)

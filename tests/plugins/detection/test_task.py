@@ -151,3 +151,13 @@ def test_a_pydataset_of_detection_batches_trains_and_scores_like_arrays(toy_dete
         warnings.simplefilter("ignore")  # a one-epoch detector may find no boxes
         paths = a.figures(Scenes(toy_detection.test, 12), tmp_path, max_images=20)
     assert [p.name for p in paths] == ["detections.png", "nms.png"]
+
+
+def test_auto_anchors_from_a_streamed_training_split(toy_detection):
+    from visionhooks.datasets import Dataset, LazySplit
+
+    x, y = toy_detection.train
+    lazy = LazySplit(len(x), lambda rows: (x[rows], {k: v[rows] for k, v in y.items()}))
+    streamed = Dataset("lazy", lazy, toy_detection.test, toy_detection.info)
+    assert compose(streamed).config.task.params["anchors"] == \
+        compose(toy_detection).config.task.params["anchors"]
