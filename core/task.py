@@ -3,15 +3,15 @@
 A ``Task`` owns a ``TaskModel`` (a ``keras.Model``) and the parts around it; ``fit``,
 ``evaluate``, ``predict``, ``explain`` and ``save`` are thin, validated layers over Keras.
 Building blocks live in ``building`` (components, network, augmenter), ``composition``
-(``vh.compose`` and the ``DataInfo`` a task serves), ``training`` (callbacks,
-checkpoints) and ``resume`` (continuing a run from its newest readable checkpoint).
+(``vh.compose`` and the ``DataInfo`` a task serves), ``inputs`` and ``streaming`` (the
+data handed to Keras: checked splits, or batches read one at a time), ``training``
+(callbacks, checkpoints) and ``resume`` (continuing a run from its newest checkpoint).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
-import math
 import warnings
 from pathlib import Path
 from typing import Any, Sequence
@@ -278,17 +278,17 @@ class Task:
                              steps_per_execution=steps_per_execution)
         epochs, spe = opts.epochs, opts.steps_per_execution
         callbacks = _callback_list(callbacks)
-        from .distribute import is_main_process
-
         from .datasets import LazySplit
+        from .distribute import is_main_process
+        from .inputs import fit_inputs
         from .streaming import as_stream
 
         if isinstance(data, LazySplit):  # read batch by batch, of the usual batch_size
             batch_size = None
         data = as_stream(data, opts.batch_size, tc.shuffle, self.config.seed or 0)
         validation_data = as_stream(validation_data, opts.batch_size)
-        inputs, steps = self._fit_inputs(data, y, validation_data, opts.batch_size,
-                                         opts.validation_split, batch_size, validation_split)
+        inputs, steps = fit_inputs(self, data, y, validation_data, opts.batch_size,
+                                   opts.validation_split, batch_size, validation_split)
         if run_dir is None:
             run_dir = tc.run_dir or Path("runs") / (
                 f"{self.config.task.name}-{self.config.model.name}-"
@@ -307,63 +307,6 @@ class Task:
         finally:
             if scratch is not None:
                 scratch.cleanup()
-
-    def _fit_inputs(self, data: Any, y: Any, validation_data: Any, batch_size: int,
-                    split: float, given_batch_size: Any, given_split: Any
-                    ) -> tuple[dict[str, Any], int]:
-        """The data arguments of ``keras.Model.fit`` (checked, targets packed for Keras,
-        this process's rows of a multi-process run) and the steps of one epoch."""
-        from .distribute import process_count, shard_rows
-        from .streaming import CheckedBatches, is_stream, refuse_arguments
-
-        tt = self.task_type
-
-        def validation(what: str) -> Any:
-            if validation_data is None:
-                return None
-            if is_stream(validation_data):
-                return CheckedBatches(validation_data, tt, what)
-            vx, vy = self._xy(validation_data, None, what)
-            return vx, vy
-
-        if is_stream(data):
-            if y is not None:
-                raise DataError("training data: a PyDataset yields its own targets; pass it "
-                                "without y")
-            refuse_arguments("fit()", batch_size=given_batch_size,
-                             validation_split=given_split or None,
-                             train_validation_split=split or None)
-            if process_count() > 1:
-                raise ConfigError("a PyDataset or a streamed split (stream = true) is not "
-                                  "split across processes; give each process in-memory data")
-            batches = CheckedBatches(data, tt, "training data")
-            val = validation("validation_data")
-            if isinstance(val, tuple):
-                val = (val[0], tt.keras_targets(val[1]))
-            # train.shuffle shuffles the order of its batches (Keras' rule for a PyDataset)
-            return ({"x": batches, "validation_data": val,
-                     "shuffle": self.config.train.shuffle}, len(batches))
-        x, y = self._xy(data, y, "training data")
-        val = validation("validation_data")
-        if process_count() > 1:  # each process feeds its slice of every global batch
-            if split:
-                raise ConfigError("validation_split is not supported across processes; pass "
-                                  "validation_data")
-            if isinstance(val, CheckedBatches):
-                raise ConfigError("a PyDataset is not split across processes; pass in-memory "
-                                  "validation_data")
-            rows = shard_rows(len(x), batch_size)
-            x, y = x[rows], _slice(y, rows)
-            if val is not None:
-                vrows = shard_rows(len(val[0]), batch_size)
-                val = (val[0][vrows], _slice(val[1], vrows))
-            batch_size //= process_count()
-        if isinstance(val, tuple):
-            val = (val[0], tt.keras_targets(val[1]))
-        n_train = len(x) - int(len(x) * split) if split else len(x)
-        return ({"x": x, "y": tt.keras_targets(y), "batch_size": batch_size,
-                 "validation_split": split, "shuffle": self.config.train.shuffle,
-                 "validation_data": val}, math.ceil(n_train / batch_size))
 
     def _fit(self, inputs: dict[str, Any], steps: int, epochs: int, spe: int, resume: bool,
              checkpoint: bool, callbacks: Sequence[Any], verbose: int,
@@ -426,6 +369,7 @@ class Task:
     def evaluate(self, data: Any, y: Any = None, *, batch_size: int | None = None) -> dict:
         """Loss and every metric on a split: streaming Keras metrics and evaluators."""
         from .datasets import LazySplit
+        from .inputs import evaluate_stream, rows_of
         from .streaming import CheckedBatches, is_stream, refuse_arguments
 
         if y is None and hasattr(data, "test") and hasattr(data, "train"):
@@ -441,7 +385,7 @@ class Task:
             refuse_arguments("evaluate()", batch_size=batch_size)
             batches = CheckedBatches(data, self.task_type, "evaluation data")
             self._compile_for_evaluation()
-            return self._evaluate_stream(batches)
+            return evaluate_stream(self, batches)
         batch_size = train_options(self.config.train, "evaluate() arguments",
                                    batch_size=batch_size).batch_size
         x, y = self._xy(data, y, "evaluation data")
@@ -459,7 +403,7 @@ class Task:
             for start in range(0, len(x), batch_size):
                 sl = slice(start, start + batch_size)
                 for ev in evaluators:
-                    ev.update(_slice(y, sl), _slice(outputs, sl))
+                    ev.update(rows_of(y, sl), rows_of(outputs, sl))
             for ev in evaluators:
                 out.update(ev.result())
         return out
@@ -470,26 +414,6 @@ class Task:
         if not getattr(self.model, "compiled", False):
             self._compile(1, 1, 1)
             self._compiled_for_evaluation = True
-
-    def _evaluate_stream(self, batches: Any) -> dict:
-        """``evaluate`` on a PyDataset: Keras' metrics in one pass, evaluators in a
-        second (they need each batch's predictions beside its targets)."""
-        with self._distributed():
-            logs = self.model.evaluate(batches, return_dict=True, verbose=0)
-        out = {k: float(v) for k, v in logs.items()}
-        evaluators = [m for m in self._build_metrics() if isinstance(m, Evaluator)]
-        for ev in evaluators:
-            ev.reset()
-        if evaluators:
-            for i in range(len(batches)):
-                x, y = batches.checked(i)
-                with self._distributed():
-                    outputs = self.model.predict_on_batch(x)
-                for ev in evaluators:
-                    ev.update(y, outputs)
-            for ev in evaluators:
-                out.update(ev.result())
-        return out
 
     def predict(self, images: Any, *, batch_size: int | None = None, raw: bool = False) -> Any:
         """Postprocessed predictions (a dict of arrays); ``raw=True`` gives model outputs.
@@ -649,10 +573,3 @@ def _folder(path: str | Path, what: str) -> Path:
                 raise ConfigError(f"{what} {str(path)!r}: {str(p)!r} is a file, not a folder")
             break
     return path
-
-
-def _slice(y: Any, sl: Any) -> Any:
-    if isinstance(y, dict):
-        return {k: _slice(v, sl) for k, v in y.items()}
-    return y[sl]
-

@@ -1,0 +1,99 @@
+"""What ``Task.fit`` and ``Task.evaluate`` hand to Keras: in-memory splits (checked, this
+process's rows in a multi-process run, targets packed for Keras) or batches read one at a
+time (``streaming``)."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from .distribute import process_count, shard_rows
+from .errors import ConfigError, DataError
+from .streaming import CheckedBatches, is_stream, refuse_arguments
+from .tasktype import Evaluator
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .task import Task
+
+
+def fit_inputs(task: Task, data: Any, y: Any, validation_data: Any, batch_size: int,
+               split: float, given_batch_size: Any, given_split: Any
+               ) -> tuple[dict[str, Any], int]:
+    """The data arguments of ``keras.Model.fit`` (checked, targets packed for Keras,
+    this process's rows of a multi-process run) and the steps of one epoch."""
+    tt = task.task_type
+
+    def validation(what: str) -> Any:
+        if validation_data is None:
+            return None
+        if is_stream(validation_data):
+            return CheckedBatches(validation_data, tt, what)
+        vx, vy = task._xy(validation_data, None, what)
+        return vx, vy
+
+    if is_stream(data):
+        if y is not None:
+            raise DataError("training data: a PyDataset yields its own targets; pass it "
+                            "without y")
+        refuse_arguments("fit()", batch_size=given_batch_size,
+                         validation_split=given_split or None,
+                         train_validation_split=split or None)
+        if process_count() > 1:
+            raise ConfigError("a PyDataset or a streamed split (stream = true) is not "
+                              "split across processes; give each process in-memory data")
+        batches = CheckedBatches(data, tt, "training data")
+        val = validation("validation_data")
+        if isinstance(val, tuple):
+            val = (val[0], tt.keras_targets(val[1]))
+        # train.shuffle shuffles the order of its batches (Keras' rule for a PyDataset)
+        return ({"x": batches, "validation_data": val,
+                 "shuffle": task.config.train.shuffle}, len(batches))
+    x, y = task._xy(data, y, "training data")
+    val = validation("validation_data")
+    if process_count() > 1:  # each process feeds its slice of every global batch
+        if split:
+            raise ConfigError("validation_split is not supported across processes; pass "
+                              "validation_data")
+        if isinstance(val, CheckedBatches):
+            raise ConfigError("a PyDataset is not split across processes; pass in-memory "
+                              "validation_data")
+        rows = shard_rows(len(x), batch_size)
+        x, y = x[rows], rows_of(y, rows)
+        if val is not None:
+            vrows = shard_rows(len(val[0]), batch_size)
+            val = (val[0][vrows], rows_of(val[1], vrows))
+        batch_size //= process_count()
+    if isinstance(val, tuple):
+        val = (val[0], tt.keras_targets(val[1]))
+    n_train = len(x) - int(len(x) * split) if split else len(x)
+    return ({"x": x, "y": tt.keras_targets(y), "batch_size": batch_size,
+             "validation_split": split, "shuffle": task.config.train.shuffle,
+             "validation_data": val}, math.ceil(n_train / batch_size))
+
+
+def evaluate_stream(task: Task, batches: Any) -> dict:
+    """``evaluate`` on a PyDataset: Keras' metrics in one pass, evaluators in a
+    second (they need each batch's predictions beside its targets)."""
+    with task._distributed():
+        logs = task.model.evaluate(batches, return_dict=True, verbose=0)
+    out = {k: float(v) for k, v in logs.items()}
+    evaluators = [m for m in task._build_metrics() if isinstance(m, Evaluator)]
+    for ev in evaluators:
+        ev.reset()
+    if evaluators:
+        for i in range(len(batches)):
+            x, y = batches.checked(i)
+            with task._distributed():
+                outputs = task.model.predict_on_batch(x)
+            for ev in evaluators:
+                ev.update(y, outputs)
+        for ev in evaluators:
+            out.update(ev.result())
+    return out
+
+
+def rows_of(y: Any, sl: Any) -> Any:
+    """Rows ``sl`` of targets (a dict of arrays for detection)."""
+    if isinstance(y, dict):
+        return {k: rows_of(v, sl) for k, v in y.items()}
+    return y[sl]
