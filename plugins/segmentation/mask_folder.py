@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from visionhooks import DataInfo
-from visionhooks.datasets import Dataset, Split
+from visionhooks.datasets import Dataset, LazySplit, Split
 from visionhooks.plugins.datasets.image_folder import read_image
 from visionhooks.errors import DataError, DatasetNotFoundError
 
@@ -153,8 +153,8 @@ def build(config: MaskFolderConfig, info: Any = None) -> Dataset:
 
     stems = sorted(images)
     height, width = config.image_size
-    ys, bad, mismatch = [], [], []
-    for stem in stems:
+    ys, peaks, bad, mismatch = [], [], [], []
+    for stem in stems:  # every mask is read and checked now, streamed or not
         try:
             m = read_mask(masks[stem])
         except DataError as exc:
@@ -165,7 +165,9 @@ def build(config: MaskFolderConfig, info: Any = None) -> Dataset:
             mismatch.append(f"{images[stem].name} is {iw}×{ih} but {masks[stem].name} is "
                             f"{m.shape[1]}×{m.shape[0]}")
             continue
-        ys.append(resize_nearest(m, (height, width)))
+        peaks.append(int(m.max()))
+        if not config.stream:
+            ys.append(resize_nearest(m, (height, width)))
     if bad:
         problems.append(f"{len(bad)} mask(s) are not class ids: {_listing(bad)}")
     if mismatch:
@@ -174,15 +176,12 @@ def build(config: MaskFolderConfig, info: Any = None) -> Dataset:
     if problems:
         raise DataError("mask-folder: " + "; ".join(problems))
 
-    peaks = [int(m.max()) for m in ys]
     num_classes = config.num_classes or max(2, max(peaks) + 1)
     over = [f"{masks[s].name} (max {p})" for s, p in zip(stems, peaks) if p >= num_classes]
     if over:
         raise DataError(f"mask-folder: {len(over)} mask(s) hold class ids >= num_classes="
                         f"{num_classes}: {_listing(over)}; raise num_classes or fix the masks")
 
-    x = np.stack([read_image(images[s], (height, width), config.color_mode) for s in stems])
-    y = np.stack(ys).astype(np.int32)
     n = len(stems)
     n_test = round(n * config.test_fraction)
     if config.test_fraction > 0 and n >= 2:
@@ -194,5 +193,30 @@ def build(config: MaskFolderConfig, info: Any = None) -> Dataset:
     channels = 1 if config.color_mode == "grayscale" else 3
     data_info = DataInfo(task="segmentation", input_shape=(height, width, channels),
                          num_classes=num_classes)
+    source = f"{image_dir} + {mask_dir} ({n - n_test} train / {n_test} test)"
+    if config.stream:
+        names = np.asarray(stems, object)
+        split = [_lazy(names[~is_test], images, masks, config),
+                 _lazy(names[is_test], images, masks, config)]
+        return Dataset("mask-folder", split[0], split[1], data_info, source)
+    x = np.stack([read_image(images[s], (height, width), config.color_mode) for s in stems])
+    y = np.stack(ys).astype(np.int32)
     return Dataset("mask-folder", Split(x[~is_test], y[~is_test]), Split(x[is_test], y[is_test]),
-                   data_info, f"{image_dir} + {mask_dir} ({n - n_test} train / {n_test} test)")
+                   data_info, source)
+
+
+def _lazy(stems: np.ndarray, images: dict[str, Path], masks: dict[str, Path],
+          config: MaskFolderConfig) -> LazySplit:
+    """A split whose images and masks are read when a batch needs them."""
+    size = config.image_size
+    shape = (*size, 1 if config.color_mode == "grayscale" else 3)
+
+    def read(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        picked = stems[rows]
+        if not len(picked):
+            return np.zeros((0, *shape), np.uint8), np.zeros((0, *size), np.int32)
+        x = np.stack([read_image(images[s], size, config.color_mode) for s in picked])
+        y = np.stack([resize_nearest(read_mask(masks[s]), size) for s in picked])
+        return x, y.astype(np.int32)
+
+    return LazySplit(len(stems), read, workers=config.workers)

@@ -164,3 +164,28 @@ def test_all_zero_masks_are_binary(tmp_path):
     for p in masks.iterdir():
         Image.fromarray(np.zeros((H, W), np.uint8), mode="L").save(p)
     assert mask_folder.build(cfg(images, masks)).info.num_classes == 2
+
+
+def test_stream_reads_the_same_examples_on_demand_and_trains(tmp_path):
+    """stream = true: masks are checked at load, images and masks read per batch."""
+    import visionhooks as vh
+
+    images, masks = make_folder(tmp_path)
+    kw = dict(image_size=(12, 20), test_fraction=0.25)
+    mem = mask_folder.build(cfg(images, masks, **kw))
+    lazy = mask_folder.build(cfg(images, masks, stream=True, **kw))
+    assert isinstance(lazy.train, vh.datasets.LazySplit) and lazy.info == mem.info
+    for a, b in ((lazy.train, mem.train), (lazy.test, mem.test)):
+        got = a.take(len(a))
+        np.testing.assert_array_equal(got.x, b.x)
+        np.testing.assert_array_equal(got.y, b.y)
+        assert got.y.dtype == np.int32
+    task = vh.compose(task="segmentation", model="unet", data=lazy,
+                      model_config={"base_filters": 4, "depth": 1})
+    history = task.fit(lazy.train, epochs=1, batch_size=4, verbose=0, checkpoint=False)
+    assert np.isfinite(history.history["loss"]).all()
+    assert "mean_iou" in task.evaluate(lazy.test)
+    # a bad mask is still named at load, before anything trains
+    Image.fromarray(np.full((H, W), 9, np.uint8), mode="L").save(masks / "tile_3.png")
+    with pytest.raises(DataError, match="tile_3.png"):
+        mask_folder.build(cfg(images, masks, stream=True, num_classes=3, **kw))
