@@ -132,6 +132,10 @@ class VOCConfig(ComponentConfig):
     max_boxes: int = Field(50, ge=1)
     test_fraction: float = Field(0.2, ge=0, lt=1)
     seed: int = 0
+    stream: bool = Field(False, description=(
+        "read the images batch by batch during training instead of all at once (boxes are "
+        "checked against each image's header at load)"))
+    workers: PositiveInt = Field(1, description="threads reading batches when streaming")
 
 
 class COCOConfig(ComponentConfig):
@@ -143,3 +147,7 @@ class COCOConfig(ComponentConfig):
     max_boxes: int = Field(50, ge=1)
     test_fraction: float = Field(0.2, ge=0, lt=1)
     seed: int = 0
+    stream: bool = Field(False, description=(
+        "read the images batch by batch during training instead of all at once (boxes are "
+        "checked against each image's header at load)"))
+    workers: PositiveInt = Field(1, description="threads reading batches when streaming")

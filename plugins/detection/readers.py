@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from visionhooks import DataError, DataInfo, DatasetNotFoundError
-from visionhooks.datasets import Dataset, Split
+from visionhooks.datasets import Dataset, LazySplit, Split
 
 from .boxes import convert_boxes
 from .config import COCOConfig, VOCConfig
@@ -77,6 +77,20 @@ def read_image(path: Path, size: tuple[int, int], source: str = "") -> tuple[np.
         raise DataError(f"cannot read image {path}: {exc}") from exc
 
 
+def image_hw(path: Path, source: str = "") -> tuple[int, int]:
+    """The (H, W) of an image file from its header (nothing decoded)."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        raise DatasetNotFoundError(f"image {path} not found" + (f" (named in {source})"
+                                                                if source else ""))
+    try:
+        with Image.open(path) as im:
+            return im.height, im.width
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DataError(f"cannot read image {path}: {exc}") from exc
+
+
 def _check_box(box: list[float], height: int, width: int, where: str) -> list[float]:
     """Validate one xyxy pixel box against its image; returns it clipped to the image."""
     x1, y1, x2, y2 = box
@@ -95,8 +109,11 @@ def _check_box(box: list[float], height: int, width: int, where: str) -> list[fl
 
 def _assemble(name: str, items: list[_Item], classes: list[str], index: dict[Any, int],
               image_size: tuple[int, int], max_boxes: int, test_fraction: float, seed: int,
-              root: str, stated: list[tuple[int, int] | None]) -> Dataset:
-    """Read the images, normalise and pad the boxes, split, and build the Dataset."""
+              root: str, stated: list[tuple[int, int] | None], stream: bool = False,
+              workers: int = 1) -> Dataset:
+    """Read the images, normalise and pad the boxes, split, and build the Dataset. With
+    ``stream`` the boxes are checked against each image's header now and the pixels are
+    read batch by batch later (``LazySplit``s)."""
     if not items:
         raise DataError(f"{name}: {root} lists no images")
     counts = [len(it.boxes) for it in items]
@@ -108,11 +125,14 @@ def _assemble(name: str, items: list[_Item], classes: list[str], index: dict[Any
                         f"({over} image(s) do); set max_boxes={max(counts)} or more")
     n = len(items)
     h, w = image_size
-    x = np.zeros((n, h, w, 3), np.uint8)
+    x = None if stream else np.zeros((n, h, w, 3), np.uint8)
     boxes = np.zeros((n, max_boxes, 4), np.float32)
     labels = np.full((n, max_boxes), -1, np.int32)
     for i, it in enumerate(items):
-        x[i], (ih, iw) = read_image(it.image, image_size, it.source)
+        if x is None:
+            ih, iw = image_hw(it.image, it.source)
+        else:
+            x[i], (ih, iw) = read_image(it.image, image_size, it.source)
         if stated[i] is not None and stated[i] != (ih, iw):
             raise DataError(f"{it.source} states a {stated[i][1]}x{stated[i][0]} image but "
                             f"{it.image} is {iw}x{ih} (width x height)")
@@ -129,8 +149,18 @@ def _assemble(name: str, items: list[_Item], classes: list[str], index: dict[Any
         n_test = min(max(n_test, 1), n - 1)
     test, train = np.sort(order[:n_test]), np.sort(order[n_test:])
 
-    def split(idx: np.ndarray) -> Split:  # uint8 pixels, as read
-        return Split(x[idx], {"boxes": boxes[idx], "labels": labels[idx]})
+    def split(idx: np.ndarray) -> Split | LazySplit:  # uint8 pixels, as read
+        if x is not None:
+            return Split(x[idx], {"boxes": boxes[idx], "labels": labels[idx]})
+
+        def read(rows: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+            picked = idx[rows]
+            pixels = [read_image(items[j].image, image_size, items[j].source)[0]
+                      for j in picked]
+            return (np.stack(pixels) if pixels else np.zeros((0, h, w, 3), np.uint8),
+                    {"boxes": boxes[picked], "labels": labels[picked]})
+
+        return LazySplit(len(idx), read, workers=workers)
 
     info = DataInfo(task="detection", input_shape=(h, w, 3), num_classes=len(classes),
                     class_names=tuple(classes), box_format="rel_center_xywh",
@@ -255,7 +285,8 @@ def build_voc(config: VOCConfig, info: Any = None) -> Dataset:
             raise DataError(f"voc: no <object> in any annotation of {ann}; nothing to learn")
     return _assemble("voc", items, classes, {c: i for i, c in enumerate(classes)},
                      tuple(config.image_size), config.max_boxes, config.test_fraction,
-                     config.seed, str(root), [p[1] for p in parsed])
+                     config.seed, str(root), [p[1] for p in parsed], config.stream,
+                     config.workers)
 
 
 # -- COCO --------------------------------------------------------------------------------
@@ -349,4 +380,5 @@ def build_coco(config: COCOConfig, info: Any = None) -> Dataset:
     ids = list(items)
     return _assemble("coco", [items[i] for i in ids], classes, index,
                      tuple(config.image_size), config.max_boxes, config.test_fraction,
-                     config.seed, str(path), [stated[i] for i in ids])
+                     config.seed, str(path), [stated[i] for i in ids], config.stream,
+                     config.workers)

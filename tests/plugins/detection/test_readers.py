@@ -286,3 +286,31 @@ def test_coco_bad_references_and_files(coco):
 def test_readers_are_registered(voc):
     ds = vh.datasets.load("voc", path=str(voc), image_size=(8, 8), max_boxes=2)
     assert ds.name == "voc" and len(ds.train) + len(ds.test) == 4
+
+
+@pytest.mark.parametrize("which", ["voc", "coco"])
+def test_stream_reads_the_same_scenes_on_demand(voc, coco, which):
+    """stream = true: boxes are checked against each image's header at load, and the
+    pixels read per batch; the splits hold exactly what the in-memory ones do."""
+    def build(**kw):
+        return build_voc(voc, **kw) if which == "voc" else build_coco(coco, **kw)
+
+    kw = dict(test_fraction=0.34, image_size=(16, 16))  # square, for yolov1-tiny below
+    mem, lazy = build(**kw), build(**kw, stream=True)
+    assert isinstance(lazy.train, vh.datasets.LazySplit) and lazy.info == mem.info
+    for a, b in ((lazy.train, mem.train), (lazy.test, mem.test)):
+        got = a.take(len(a))
+        np.testing.assert_array_equal(got.x, b.x)
+        for k in ("boxes", "labels"):
+            np.testing.assert_array_equal(got.y[k], b.y[k])
+    task = vh.compose(task="detection", model="yolov1-tiny", data=lazy,
+                      model_config={"grid": 2, "filters": [4, 4, 4]})
+    history = task.fit(lazy.train, epochs=1, batch_size=2, verbose=0, checkpoint=False)
+    assert np.isfinite(history.history["loss"]).all()
+
+
+def test_stream_still_names_a_bad_box_at_load(voc):
+    (voc / "Annotations" / "a.xml").write_text(voc_xml("a.jpg", 40, 30,
+                                                       [("dog", 11, 6, 90, 15, 0)]))
+    with pytest.raises(DataError, match="a.xml.*outside the 40x30 image"):
+        build_voc(voc, stream=True)
