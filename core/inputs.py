@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from .distribute import process_count, shard_rows
 from .errors import ConfigError, DataError
-from .streaming import CheckedBatches, is_stream, refuse_arguments
+from .streaming import CheckedBatches, ReadBatches, is_stream, refuse_arguments
 from .tasktype import Evaluator
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,9 +45,10 @@ def fit_inputs(task: Task, data: Any, y: Any, validation_data: Any, batch_size: 
         val = validation("validation_data")
         if isinstance(val, tuple):
             val = (val[0], tt.keras_targets(val[1]))
-        # train.shuffle shuffles the order of its batches (Keras' rule for a PyDataset)
-        return ({"x": batches, "validation_data": val,
-                 "shuffle": task.config.train.shuffle}, len(batches))
+        # train.shuffle shuffles the order of a PyDataset's batches (Keras' rule); a
+        # streamed split orders its rows itself, seeded, so that a resume continues it
+        shuffle = task.config.train.shuffle and not isinstance(data, ReadBatches)
+        return {"x": batches, "validation_data": val, "shuffle": shuffle}, len(batches)
     x, y = task._xy(data, y, "training data")
     val = validation("validation_data")
     if process_count() > 1:  # each process feeds its slice of every global batch

@@ -165,6 +165,12 @@ class ReadBatches(keras.utils.PyDataset):
         self.epoch += 1
         self._order()
 
+    def start_at(self, epoch: int) -> None:
+        """Continue a resumed run's sequence of orders (Keras calls ``on_epoch_end``
+        once before the first epoch, after reading a batch to learn the shapes)."""
+        self.epoch = int(epoch)
+        self._order()
+
     def __len__(self) -> int:
         return -(-len(self.split) // self.batch_size)
 

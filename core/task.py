@@ -334,6 +334,9 @@ class Task:
             self._compile(steps, epochs, spe)
             self._compiled_for_evaluation = False
             self._schedule_epochs = epochs
+        source = getattr(inputs["x"], "source", None)
+        if hasattr(source, "start_at"):  # a streamed split: its row orders continue
+            source.start_at(initial_epoch)
         if self.config.seed is not None:
             keras.utils.set_random_seed(self.config.seed + initial_epoch)
         cbs: list[Any] = []

@@ -174,3 +174,32 @@ def test_a_lazy_split_in_row_order_trains_exactly_like_its_arrays(mnist_small, t
     np.testing.assert_allclose(hb.history["loss"], ha.history["loss"], rtol=1e-6)
     with pytest.raises(vh.ConfigError, match="max_images must be a positive integer"):
         a.figures(lazy, tmp_path, max_images=0)
+
+
+def test_an_interrupted_streamed_run_resumes_as_if_never_interrupted(mnist_small, tmp_path):
+    """A shuffled LazySplit draws a seeded row order each epoch; a resume continues the
+    sequence, so the resumed run ends with the uninterrupted run's weights."""
+    from visionhooks.datasets import LazySplit
+
+    x, y = mnist_small.train.take(96)
+
+    def lazy():
+        return LazySplit(len(x), lambda rows: (x[rows], y[rows]))
+
+    def fresh():
+        return vh.compose(task="classification", model="mlp", data=mnist_small, seed=5,
+                          model_config=MLP)
+
+    whole = fresh()
+    whole.fit(lazy(), epochs=3, batch_size=BATCH, run_dir=tmp_path / "whole", verbose=0)
+    fresh().fit(lazy(), epochs=1, batch_size=BATCH, run_dir=tmp_path / "cut", verbose=0)
+    resumed = fresh()
+    resumed.fit(lazy(), epochs=3, batch_size=BATCH, run_dir=tmp_path / "cut", resume=True,
+                verbose=0)
+    for a, b in zip(whole.model.get_weights(), resumed.model.get_weights()):
+        np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-7)
+    shuffled = vh.compose(task="classification", model="mlp", data=mnist_small, seed=6,
+                          model_config=MLP)
+    shuffled.fit(lazy(), epochs=3, batch_size=BATCH, verbose=0, checkpoint=False)
+    assert not all(np.allclose(a, b) for a, b in zip(whole.model.get_weights(),
+                                                      shuffled.model.get_weights()))
