@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def fit_inputs(task: Task, data: Any, y: Any, validation_data: Any, batch_size: int,
-               split: float, given_batch_size: Any, given_split: Any
+               split: float, given_batch_size: Any, given_split: Any, seed: int = 0
                ) -> tuple[dict[str, Any], int]:
     """The data arguments of ``keras.Model.fit`` (checked, targets packed for Keras,
     this process's rows of a multi-process run) and the steps of one epoch."""
@@ -41,14 +41,15 @@ def fit_inputs(task: Task, data: Any, y: Any, validation_data: Any, batch_size: 
         if process_count() > 1:
             raise ConfigError("a PyDataset or a streamed split (stream = true) is not "
                               "split across processes; give each process in-memory data")
-        batches = CheckedBatches(data, tt, "training data")
+        # train.shuffle: a PyDataset's batch order is drawn per epoch, seeded; a streamed
+        # split (ReadBatches) draws its rows itself
+        batches = CheckedBatches(data, tt, "training data", seed=seed,
+                                 shuffle=task.config.train.shuffle
+                                 and not isinstance(data, ReadBatches))
         val = validation("validation_data")
         if isinstance(val, tuple):
             val = (val[0], tt.keras_targets(val[1]))
-        # train.shuffle shuffles the order of a PyDataset's batches (Keras' rule); a
-        # streamed split orders its rows itself, seeded, so that a resume continues it
-        shuffle = task.config.train.shuffle and not isinstance(data, ReadBatches)
-        return {"x": batches, "validation_data": val, "shuffle": shuffle}, len(batches)
+        return {"x": batches, "validation_data": val, "shuffle": False}, len(batches)
     x, y = task._xy(data, y, "training data")
     val = validation("validation_data")
     if process_count() > 1:  # each process feeds its slice of every global batch

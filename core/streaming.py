@@ -3,10 +3,10 @@
 ``Task.fit``, ``evaluate`` and ``predict`` take one wherever they take a split. Each batch
 is what an in-memory split holds for a slice of it: ``(images, targets)``, or a batch
 dict (``images`` and the task's target key); ``predict`` also takes images alone. The
-PyDataset makes its own batches (with ``workers`` > 1 Keras loads them ahead of the
-training step in threads, or in forked processes with ``use_multiprocessing``, which JAX
-warns against), so ``batch_size`` and ``validation_split`` do not apply; ``train.shuffle``
-shuffles the order of its batches (Keras' rule for a PyDataset), not the images in one. Every batch is
+PyDataset makes its own batches, so ``batch_size`` and ``validation_split`` do not apply;
+with ``workers`` > 1 its next batches are read ahead in that many threads (here, not in
+Keras: ``use_multiprocessing`` is not used, as JAX does not survive a fork), and
+``train.shuffle`` draws the order of its batches per epoch, seeded. Every batch is
 checked like an in-memory split (the error names the batch) and its targets are packed
 for Keras here, on the loading side, never inside the compiled step.
 """
@@ -45,16 +45,20 @@ class CheckedBatches(keras.utils.PyDataset):
     """The batches of a user's ``PyDataset``, each checked by the task type and with its
     targets in the form Keras fits on (``images_only``: images alone, for predict).
 
-    Loading options (``workers``, ``use_multiprocessing``, ``max_queue_size``) are the
-    source's, and its epoch hooks (shuffling) are called through.
+    Keras sees one worker and no shuffling: with ``shuffle`` the batch order is drawn
+    here, seeded per epoch (so a resume continues it, ``start_at``), and the source's
+    ``workers`` threads read the next batches ahead, keyed by epoch and position. Keras'
+    own read-ahead threads would serve stale batches across the epoch boundary it makes
+    when it reads a first batch to learn the shapes. The source's epoch hooks are called
+    through.
     """
 
     def __init__(self, source: keras.utils.PyDataset, task_type: Any, what: str,
-                 images_only: bool = False) -> None:
-        super().__init__(workers=source.workers, use_multiprocessing=source.use_multiprocessing,
+                 images_only: bool = False, shuffle: bool = False, seed: int = 0) -> None:
+        super().__init__(workers=1, use_multiprocessing=False,
                          max_queue_size=source.max_queue_size)
         self.source, self.task_type, self.what = source, task_type, what
-        self.images_only = images_only
+        self.images_only, self.shuffle, self.seed = images_only, shuffle, int(seed)
         try:
             n = len(source)
         except TypeError:
@@ -64,7 +68,10 @@ class CheckedBatches(keras.utils.PyDataset):
                             f"where an epoch ends)")
         if n == 0:
             raise DataError(f"{what} is empty (no batches)")
-        self._len = n
+        self._len, self._ahead = n, max(0, int(getattr(source, "workers", 1) or 1) - 1)
+        self._pool: Any = None
+        self._pending: dict[tuple[int, int], Any] = {}
+        self.start_at(0)
 
     def __len__(self) -> int:
         return self._len
@@ -73,11 +80,43 @@ class CheckedBatches(keras.utils.PyDataset):
     def num_batches(self) -> int:
         return self._len
 
+    def start_at(self, epoch: int) -> None:
+        """Continue the sequence of epochs at ``epoch`` (a resumed run)."""
+        self.epoch = int(epoch)
+        self._draw()
+        if hasattr(self.source, "start_at"):
+            self.source.start_at(epoch)
+
+    def _draw(self) -> None:
+        self._pending.clear()  # batches read for another epoch's order
+        self.order = (np.random.default_rng([self.seed, self.epoch]).permutation(self._len)
+                      if self.shuffle else np.arange(self._len))
+
     def on_epoch_begin(self) -> None:
         self.source.on_epoch_begin()
 
     def on_epoch_end(self) -> None:
         self.source.on_epoch_end()
+        self.epoch += 1
+        self._draw()
+
+    def _read(self, position: int) -> tuple[np.ndarray, Any]:
+        return self.checked(int(self.order[position]))
+
+    def _get(self, position: int) -> tuple[np.ndarray, Any]:
+        """Batch ``position`` of this epoch's order, and the next ones started reading."""
+        if not self._ahead:
+            return self._read(position)
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(self._ahead, thread_name_prefix="visionhooks-read")
+        epoch = self.epoch
+        pending = self._pending.pop((epoch, position), None)
+        for j in range(position + 1, min(position + 1 + self._ahead, self._len)):
+            if (epoch, j) not in self._pending:
+                self._pending[(epoch, j)] = self._pool.submit(self._read, j)
+        return pending.result() if pending is not None else self._read(position)
 
     def checked(self, index: int) -> tuple[np.ndarray, Any]:
         """Batch ``index`` as validated ``(images, data-model targets)`` (targets None for
@@ -105,7 +144,7 @@ class CheckedBatches(keras.utils.PyDataset):
         return np.concatenate(xs), _concat(ys)
 
     def __getitem__(self, index: int) -> Any:
-        x, y = self.checked(index)
+        x, y = self._get(index)
         return (x,) if self.images_only else (x, self.task_type.keras_targets(y))
 
     def _split(self, item: Any) -> tuple[Any, Any]:
@@ -151,7 +190,7 @@ class ReadBatches(keras.utils.PyDataset):
 
     def __init__(self, split: Any, batch_size: int, shuffle: bool = False,
                  seed: int = 0) -> None:
-        super().__init__(workers=split.workers, max_queue_size=max(2, 2 * split.workers))
+        super().__init__(workers=split.workers)  # CheckedBatches reads ahead with these
         self.split, self.batch_size = split, int(batch_size)
         self.shuffle, self.seed, self.epoch = shuffle, int(seed), 0
         self._order()

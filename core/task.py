@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import operator
 import warnings
 from pathlib import Path
 from typing import Any, Sequence
@@ -285,10 +286,14 @@ class Task:
 
         if isinstance(data, LazySplit):  # read batch by batch, of the usual batch_size
             batch_size = None
-        data = as_stream(data, opts.batch_size, tc.shuffle, self.config.seed or 0)
+        # the seed of streamed data's per-epoch orders: the task's, or a fresh one
+        order_seed = (self.config.seed if self.config.seed is not None
+                      else int(np.random.default_rng().integers(2**31)))
+        data = as_stream(data, opts.batch_size, tc.shuffle, order_seed)
         validation_data = as_stream(validation_data, opts.batch_size)
         inputs, steps = fit_inputs(self, data, y, validation_data, opts.batch_size,
-                                   opts.validation_split, batch_size, validation_split)
+                                   opts.validation_split, batch_size, validation_split,
+                                   order_seed)
         if run_dir is None:
             run_dir = tc.run_dir or Path("runs") / (
                 f"{self.config.task.name}-{self.config.model.name}-"
@@ -334,9 +339,8 @@ class Task:
             self._compile(steps, epochs, spe)
             self._compiled_for_evaluation = False
             self._schedule_epochs = epochs
-        source = getattr(inputs["x"], "source", None)
-        if hasattr(source, "start_at"):  # a streamed split: its row orders continue
-            source.start_at(initial_epoch)
+        if hasattr(inputs["x"], "start_at"):  # streamed data: its epochs' orders continue
+            inputs["x"].start_at(initial_epoch)
         if self.config.seed is not None:
             keras.utils.set_random_seed(self.config.seed + initial_epoch)
         cbs: list[Any] = []
@@ -488,9 +492,14 @@ class Task:
 
         if y is None and hasattr(data, "test") and hasattr(data, "train"):
             data = data.test
-        if isinstance(max_images, bool) or not isinstance(max_images, int) or max_images < 1:
+        try:
+            limit = operator.index(max_images)
+        except TypeError:
+            limit = 0
+        if limit < 1 or isinstance(max_images, bool):
             raise ConfigError(f"max_images must be a positive integer. Received: "
                               f"{max_images!r}")
+        max_images = limit
         if isinstance(data, LazySplit):
             data = data.take(max_images)
         if is_stream(data):

@@ -56,8 +56,11 @@ class LazySplit:
     """
 
     def __init__(self, n: int, read: Callable[[np.ndarray], tuple[np.ndarray, Any]],
-                 workers: int = 1) -> None:
+                 workers: int = 1, known_targets: Any = None) -> None:
         self._n, self.read, self.workers = int(n), read, int(workers)
+        #: every row's targets when the dataset holds them already (detection boxes read
+        #: from annotation files): what needs targets alone (auto anchors) reads no pixels
+        self.known_targets = known_targets
 
     def __len__(self) -> int:
         return self._n

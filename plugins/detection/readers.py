@@ -160,7 +160,8 @@ def _assemble(name: str, items: list[_Item], classes: list[str], index: dict[Any
             return (np.stack(pixels) if pixels else np.zeros((0, h, w, 3), np.uint8),
                     {"boxes": boxes[picked], "labels": labels[picked]})
 
-        return LazySplit(len(idx), read, workers=workers)
+        return LazySplit(len(idx), read, workers=workers,
+                         known_targets={"boxes": boxes[idx], "labels": labels[idx]})
 
     info = DataInfo(task="detection", input_shape=(h, w, 3), num_classes=len(classes),
                     class_names=tuple(classes), box_format="rel_center_xywh",

@@ -195,12 +195,13 @@ class DetectionTask(TaskType):
                               f"the anchors alone (their number is num_anchors)")
         if anchors == "auto":
             train = getattr(data, "train", None)
-            if isinstance(train, LazySplit):  # read on demand: the boxes of a sample
-                train = train.take(min(len(train), 4096))
-            if train is not None:
+            targets = getattr(train, "y", None) if not isinstance(train, LazySplit) else (
+                train.known_targets if train.known_targets is not None
+                else train.take(min(len(train), 4096)).y)  # no boxes in hand: a sample's
+            if targets is not None:
                 info = data.info
-                boxes = np.asarray(train.y["boxes"], np.float32)
-                real = np.asarray(train.y["labels"]) >= 0
+                boxes = np.asarray(targets["boxes"], np.float32)
+                real = np.asarray(targets["labels"]) >= 0
                 h, w, _ = info.input_shape
                 wh = convert_boxes(boxes[real], info.box_format or DEFAULT_FORMAT,
                                    "rel_center_xywh", height=h, width=w)[:, 2:]

@@ -303,8 +303,12 @@ def test_stream_reads_the_same_scenes_on_demand(voc, coco, which):
         np.testing.assert_array_equal(got.x, b.x)
         for k in ("boxes", "labels"):
             np.testing.assert_array_equal(got.y[k], b.y[k])
+    assert lazy.train.known_targets is not None  # auto anchors read no pixels
     task = vh.compose(task="detection", model="yolov1-tiny", data=lazy,
                       model_config={"grid": 2, "filters": [4, 4, 4]})
+    assert task.config.task.params["anchors"] == vh.compose(
+        task="detection", model="yolov1-tiny", data=mem,
+        model_config={"grid": 2, "filters": [4, 4, 4]}).config.task.params["anchors"]
     history = task.fit(lazy.train, epochs=1, batch_size=2, verbose=0, checkpoint=False)
     assert np.isfinite(history.history["loss"]).all()
 
