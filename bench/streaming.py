@@ -118,7 +118,7 @@ def main(argv=None) -> int:
 |---|---|---|
 {rows}
 
-Per round: {rounds}. Decoding alone (Pillow, one thread): {decode:,.0f} images/s. One worker reads each batch in the main thread while JAX still computes the step before (asynchronous dispatch); more workers read ahead in threads, which compete with XLA's own threads for the cores (on 2 cores they were slower, hence the default of 1). A model this small is bound by decoding; larger ones (U-Net at ~23 images/s here) leave it a negligible share.
+Per round: {rounds}. Decoding alone (Pillow, one thread): {decode:,.0f} images/s. One worker reads each batch in the main thread while JAX still computes the step before (asynchronous dispatch); more workers read the next batches ahead in threads, which share the cores with XLA's own threads (on this 2-core host no faster than one, hence the default of 1; a GPU host with idle cores is where they pay). A model this small is bound by decoding; larger ones (U-Net at ~23 images/s here) leave it a negligible share.
 
 {machine_line(report)}
 """
