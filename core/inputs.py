@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from .datasets import rows_of
 from .distribute import process_count, shard_rows
 from .errors import ConfigError, DataError
 from .streaming import CheckedBatches, ReadBatches, is_stream, refuse_arguments
@@ -92,10 +93,3 @@ def evaluate_stream(task: Task, batches: Any) -> dict:
         for ev in evaluators:
             out.update(ev.result())
     return out
-
-
-def rows_of(y: Any, sl: Any) -> Any:
-    """Rows ``sl`` of targets (a dict of arrays for detection)."""
-    if isinstance(y, dict):
-        return {k: rows_of(v, sl) for k, v in y.items()}
-    return y[sl]

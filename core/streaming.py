@@ -18,6 +18,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from .datasets import rows_of
 from .errors import ConfigError, DataError
 
 
@@ -137,7 +138,7 @@ class CheckedBatches(keras.utils.PyDataset):
         for i in range(len(self)):
             x, y = self.checked(i)
             xs.append(x[: limit - n])
-            ys.append(_rows(y, slice(0, limit - n)))
+            ys.append(None if y is None else rows_of(y, slice(0, limit - n)))
             n += len(xs[-1])
             if n >= limit:
                 break
@@ -167,12 +168,6 @@ class CheckedBatches(keras.utils.PyDataset):
             return item, None
         raise DataError(f"a batch is (images, {target}) or a dict with 'images' and "
                         f"{target!r}. Received: {type(item).__name__}")
-
-
-def _rows(y: Any, sl: slice) -> Any:
-    if y is None or isinstance(y, dict):
-        return None if y is None else {k: _rows(v, sl) for k, v in y.items()}
-    return y[sl]
 
 
 def _concat(ys: list[Any]) -> Any:

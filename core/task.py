@@ -23,11 +23,12 @@ from . import backend
 from .building import _SINGLE, _kind, build_augmenter, build_network, building_with, resolve
 from .composition import compose, resolve_info
 from .config import DataInfo, TaskConfig, parse_task_config, train_options
+from .datasets import LazySplit, rows_of
 from .errors import ComponentError, ConfigError, DataError, IncompatibleComponentsError
 from .manager import Host
 from .manager import host as default_host
 from .registry import Component
-from .tasktype import Evaluator, TaskType
+from .tasktype import Evaluator, TaskType, float_images
 
 __all__ = ["Task", "build_augmenter", "build_network", "building_with", "compose", "resolve",
            "resolve_info"]
@@ -279,7 +280,6 @@ class Task:
                              steps_per_execution=steps_per_execution)
         epochs, spe = opts.epochs, opts.steps_per_execution
         callbacks = _callback_list(callbacks)
-        from .datasets import LazySplit
         from .distribute import is_main_process
         from .inputs import fit_inputs
         from .streaming import as_stream
@@ -375,8 +375,7 @@ class Task:
 
     def evaluate(self, data: Any, y: Any = None, *, batch_size: int | None = None) -> dict:
         """Loss and every metric on a split: streaming Keras metrics and evaluators."""
-        from .datasets import LazySplit
-        from .inputs import evaluate_stream, rows_of
+        from .inputs import evaluate_stream
         from .streaming import CheckedBatches, is_stream, refuse_arguments
 
         if y is None and hasattr(data, "test") and hasattr(data, "train"):
@@ -425,7 +424,6 @@ class Task:
     def predict(self, images: Any, *, batch_size: int | None = None, raw: bool = False) -> Any:
         """Postprocessed predictions (a dict of arrays); ``raw=True`` gives model outputs.
         ``images`` is a batch (N, H, W, C) or a ``keras.utils.PyDataset`` of batches."""
-        from .datasets import LazySplit
         from .streaming import CheckedBatches, is_stream, refuse_arguments
 
         if isinstance(images, LazySplit):
@@ -486,9 +484,6 @@ class Task:
         """The task type's evaluation figures on a split, as PNG files in ``out_dir``; on
         a PyDataset, from its first batches (up to ``max_images`` images)."""
         from .streaming import CheckedBatches, is_stream
-        from .tasktype import float_images
-
-        from .datasets import LazySplit
 
         if y is None and hasattr(data, "test") and hasattr(data, "train"):
             data = data.test

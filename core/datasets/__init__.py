@@ -42,7 +42,7 @@ class Split:
 
     def take(self, n: int) -> Split:
         """The first ``n`` examples."""
-        return Split(self.x[:n], _index(self.y, slice(0, n)))
+        return Split(self.x[:n], rows_of(self.y, slice(0, n)))
 
 
 class LazySplit:
@@ -95,9 +95,10 @@ class LazySplit:
         return f"LazySplit({self._n} images, workers={self.workers})"
 
 
-def _index(y: Any, idx: Any) -> Any:
+def rows_of(y: Any, idx: Any) -> Any:
+    """Rows ``idx`` of data-model targets (a dict of arrays for detection)."""
     if isinstance(y, dict):
-        return {k: _index(v, idx) for k, v in y.items()}
+        return {k: rows_of(v, idx) for k, v in y.items()}
     return y[idx]
 
 
