@@ -5,7 +5,7 @@ time (``streaming``)."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from .datasets import rows_of
 from .distribute import process_count, shard_rows
@@ -81,15 +81,29 @@ def evaluate_stream(task: Task, batches: Any) -> dict:
         logs = task.model.evaluate(batches, return_dict=True, verbose=0)
     out = {k: float(v) for k, v in logs.items()}
     evaluators = [m for m in task._build_metrics() if isinstance(m, Evaluator)]
-    for ev in evaluators:
-        ev.reset()
-    if evaluators:
+
+    def pairs() -> Iterator[tuple[Any, Any]]:
         for i in range(len(batches)):
             x, y = batches.checked(i)
             with task._distributed():
                 outputs = task.model.predict_on_batch(x)
-            for ev in evaluators:
-                ev.update(y, outputs)
+            yield y, outputs
+
+    if evaluators:
+        out.update(evaluator_results(evaluators, pairs()))
+    return out
+
+
+def evaluator_results(evaluators: list[Evaluator],
+                      pairs: Iterable[tuple[Any, Any]]) -> dict[str, Any]:
+    """Reset the evaluators, feed them every ``(targets, outputs)`` batch of ``pairs``,
+    and merge their results."""
+    for ev in evaluators:
+        ev.reset()
+    for y, outputs in pairs:
         for ev in evaluators:
-            out.update(ev.result())
+            ev.update(y, outputs)
+    out: dict[str, Any] = {}
+    for ev in evaluators:
+        out.update(ev.result())
     return out

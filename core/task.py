@@ -375,7 +375,7 @@ class Task:
 
     def evaluate(self, data: Any, y: Any = None, *, batch_size: int | None = None) -> dict:
         """Loss and every metric on a split: streaming Keras metrics and evaluators."""
-        from .inputs import evaluate_stream
+        from .inputs import evaluate_stream, evaluator_results
         from .streaming import CheckedBatches, is_stream, refuse_arguments
 
         if y is None and hasattr(data, "test") and hasattr(data, "train"):
@@ -402,16 +402,11 @@ class Task:
         out = {k: float(v) for k, v in logs.items()}
         evaluators = [m for m in self._build_metrics() if isinstance(m, Evaluator)]
         if evaluators:
-            for ev in evaluators:
-                ev.reset()
             with self._distributed():
                 outputs = self.model.predict(x, batch_size=batch_size, verbose=0)
-            for start in range(0, len(x), batch_size):
-                sl = slice(start, start + batch_size)
-                for ev in evaluators:
-                    ev.update(rows_of(y, sl), rows_of(outputs, sl))
-            for ev in evaluators:
-                out.update(ev.result())
+            slices = (slice(i, i + batch_size) for i in range(0, len(x), batch_size))
+            out.update(evaluator_results(evaluators, ((rows_of(y, sl), rows_of(outputs, sl))
+                                                      for sl in slices)))
         return out
 
     def _compile_for_evaluation(self) -> None:
