@@ -29,8 +29,7 @@ def fit_inputs(task: Task, data: Any, y: Any, validation_data: Any, batch_size: 
             return None
         if is_stream(validation_data):
             return CheckedBatches(validation_data, tt, what)
-        vx, vy = task._xy(validation_data, None, what)
-        return vx, vy
+        return task._xy(validation_data, None, what)
 
     if is_stream(data):
         if y is not None:

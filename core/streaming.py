@@ -42,6 +42,12 @@ def refuse_arguments(what: str, **given: Any) -> None:
                           f"are read batch by batch ({hint})")
 
 
+def epoch_order(n: int, shuffle: bool, seed: int, epoch: int) -> np.ndarray:
+    """The order of ``n`` items in ``epoch``: drawn from ``(seed, epoch)`` with
+    ``shuffle``, so that a resumed run draws the orders the interrupted one would have."""
+    return np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
+
+
 class CheckedBatches(keras.utils.PyDataset):
     """The batches of a user's ``PyDataset``, each checked by the task type and with its
     targets in the form Keras fits on (``images_only``: images alone, for predict).
@@ -90,8 +96,7 @@ class CheckedBatches(keras.utils.PyDataset):
 
     def _draw(self) -> None:
         self._pending.clear()  # batches read for another epoch's order
-        self.order = (np.random.default_rng([self.seed, self.epoch]).permutation(self._len)
-                      if self.shuffle else np.arange(self._len))
+        self.order = epoch_order(self._len, self.shuffle, self.seed, self.epoch)
 
     def on_epoch_begin(self) -> None:
         self.source.on_epoch_begin()
@@ -191,9 +196,7 @@ class ReadBatches(keras.utils.PyDataset):
         self._order()
 
     def _order(self) -> None:
-        n = len(self.split)
-        self.rows = (np.random.default_rng([self.seed, self.epoch]).permutation(n)
-                     if self.shuffle else np.arange(n))
+        self.rows = epoch_order(len(self.split), self.shuffle, self.seed, self.epoch)
 
     def on_epoch_end(self) -> None:
         self.epoch += 1
