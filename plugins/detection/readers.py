@@ -23,11 +23,12 @@ Choices:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -58,9 +59,10 @@ class _Item:
         self.wheres.append(where)
 
 
-def read_image(path: Path, size: tuple[int, int], source: str = "") -> tuple[np.ndarray,
-                                                                            tuple[int, int]]:
-    """(H, W, 3) uint8 resized to ``size`` (height, width), and the original (H, W)."""
+@contextlib.contextmanager
+def _opened(path: Path, source: str = "") -> Iterator[Any]:
+    """The image file opened with Pillow; a missing or unreadable one named (and the
+    annotation file that names it)."""
     from PIL import Image, UnidentifiedImageError
 
     if not path.is_file():
@@ -68,27 +70,28 @@ def read_image(path: Path, size: tuple[int, int], source: str = "") -> tuple[np.
                                                                 if source else ""))
     try:
         with Image.open(path) as im:
-            original = (im.height, im.width)
-            im = im.convert("RGB")
-            if im.size != (size[1], size[0]):
-                im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            return np.asarray(im, dtype=np.uint8), original
+            yield im
     except (UnidentifiedImageError, OSError) as exc:
         raise DataError(f"cannot read image {path}: {exc}") from exc
+
+
+def read_image(path: Path, size: tuple[int, int], source: str = "") -> tuple[np.ndarray,
+                                                                            tuple[int, int]]:
+    """(H, W, 3) uint8 resized to ``size`` (height, width), and the original (H, W)."""
+    from PIL import Image
+
+    with _opened(path, source) as im:
+        original = (im.height, im.width)
+        im = im.convert("RGB")
+        if im.size != (size[1], size[0]):
+            im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+        return np.asarray(im, dtype=np.uint8), original
 
 
 def image_hw(path: Path, source: str = "") -> tuple[int, int]:
     """The (H, W) of an image file from its header (nothing decoded)."""
-    from PIL import Image, UnidentifiedImageError
-
-    if not path.is_file():
-        raise DatasetNotFoundError(f"image {path} not found" + (f" (named in {source})"
-                                                                if source else ""))
-    try:
-        with Image.open(path) as im:
-            return im.height, im.width
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DataError(f"cannot read image {path}: {exc}") from exc
+    with _opened(path, source) as im:
+        return im.height, im.width
 
 
 def _check_box(box: list[float], height: int, width: int, where: str) -> list[float]:

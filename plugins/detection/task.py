@@ -195,9 +195,12 @@ class DetectionTask(TaskType):
                               f"the anchors alone (their number is num_anchors)")
         if anchors == "auto":
             train = getattr(data, "train", None)
-            targets = getattr(train, "y", None) if not isinstance(train, LazySplit) else (
-                train.known_targets if train.known_targets is not None
-                else train.take(min(len(train), 4096)).y)  # no boxes in hand: a sample's
+            if not isinstance(train, LazySplit):
+                targets = getattr(train, "y", None)
+            elif train.known_targets is not None:
+                targets = train.known_targets
+            else:  # read on demand, no boxes in hand: a sample's
+                targets = train.take(min(len(train), 4096)).y
             if targets is not None:
                 info = data.info
                 boxes = np.asarray(targets["boxes"], np.float32)

@@ -196,9 +196,8 @@ def build(config: MaskFolderConfig, info: Any = None) -> Dataset:
     source = f"{image_dir} + {mask_dir} ({n - n_test} train / {n_test} test)"
     if config.stream:
         names = np.asarray(stems, object)
-        split = [_lazy(names[~is_test], images, masks, config),
-                 _lazy(names[is_test], images, masks, config)]
-        return Dataset("mask-folder", split[0], split[1], data_info, source)
+        return Dataset("mask-folder", _lazy(names[~is_test], images, masks, config),
+                       _lazy(names[is_test], images, masks, config), data_info, source)
     x = np.stack([read_image(images[s], (height, width), config.color_mode) for s in stems])
     y = np.stack(ys).astype(np.int32)
     return Dataset("mask-folder", Split(x[~is_test], y[~is_test]), Split(x[is_test], y[is_test]),
