@@ -103,7 +103,9 @@ def register_datasets(register: Register) -> None:
     ``factory(config, None)`` returns a ``visionhooks.datasets.Dataset``: ``train`` and
     ``test`` splits of ``(x, y)`` in the user guide's data model and a ``DataInfo``. A
     split too large for memory is a ``visionhooks.datasets.LazySplit(n, read)``, whose
-    ``read(rows)`` returns those rows' ``(x, y)``: tasks then read it batch by batch.
+    ``read(rows)`` returns those rows' ``(x, y)``: tasks then read it batch by batch. A
+    config deriving from ``visionhooks.datasets.StreamOptions`` gets the built-in
+    datasets' ``stream`` and ``workers`` options.
 
     :param register: ``register(name, factory, config=..., tasks=(...))``.
     """

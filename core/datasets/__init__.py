@@ -12,7 +12,9 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from ..config import DataInfo
+from pydantic import Field, PositiveInt
+
+from ..config import ComponentConfig, DataInfo
 
 
 @dataclass
@@ -43,6 +45,18 @@ class Split:
     def take(self, n: int) -> Split:
         """The first ``n`` examples."""
         return Split(self.x[:n], rows_of(self.y, slice(0, n)))
+
+
+class StreamOptions(ComponentConfig):
+    """The options of a dataset that can stream (a base for its config): with ``stream``
+    its splits are ``LazySplit``s read batch by batch, by ``workers`` threads."""
+
+    stream: bool = Field(False, description=(
+        "read the images batch by batch during training instead of all at once (data too "
+        "large for memory); annotations and masks are still checked at load"))
+    workers: PositiveInt = Field(1, description=(
+        "threads reading batches when streaming (1: read between steps, while the device "
+        "computes the last; more pay off with spare cores, e.g. beside a GPU)"))
 
 
 class LazySplit:
@@ -135,4 +149,4 @@ def names() -> list[str]:
     return host().components("dataset")
 
 
-__all__ = ["Dataset", "LazySplit", "Split", "load", "names"]
+__all__ = ["Dataset", "LazySplit", "Split", "StreamOptions", "load", "names"]

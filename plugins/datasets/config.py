@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, PositiveInt, model_validator
 
 from visionhooks.config import ComponentConfig
+from visionhooks.datasets import StreamOptions
 
 
 class MNISTConfig(ComponentConfig):
@@ -34,7 +35,7 @@ class MNISTConfig(ComponentConfig):
         return self
 
 
-class ImageFolderConfig(ComponentConfig):
+class ImageFolderConfig(StreamOptions):
     """Images in ``path/<class>/*`` (split by ``test_fraction``) or in
     ``path/train/<class>/*`` and ``path/test/<class>/*``."""
 
@@ -46,9 +47,3 @@ class ImageFolderConfig(ComponentConfig):
     seed: int = 0
     extensions: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff",
                                    ".webp")
-    stream: bool = Field(False, description=(
-        "read the images batch by batch during training instead of all at once (folders "
-        "too large for memory)"))
-    workers: PositiveInt = Field(1, description=(
-        "threads reading batches ahead when streaming (1: read between steps, while the "
-        "device computes the last; more pay off with spare cores, e.g. beside a GPU)"))

@@ -7,6 +7,7 @@ from typing import Literal, Union
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from visionhooks import ComponentConfig
+from visionhooks.datasets import StreamOptions
 
 Anchor = tuple[float, float]
 
@@ -123,7 +124,7 @@ class MNISTDetectionConfig(ComponentConfig):
         return self
 
 
-class VOCConfig(ComponentConfig):
+class VOCConfig(StreamOptions):
     """Pascal VOC: ``Annotations/*.xml`` and ``JPEGImages`` (or ``images``)."""
 
     path: str
@@ -132,13 +133,9 @@ class VOCConfig(ComponentConfig):
     max_boxes: int = Field(50, ge=1)
     test_fraction: float = Field(0.2, ge=0, lt=1)
     seed: int = 0
-    stream: bool = Field(False, description=(
-        "read the images batch by batch during training instead of all at once (boxes are "
-        "checked against each image's header at load)"))
-    workers: PositiveInt = Field(1, description="threads reading batches when streaming")
 
 
-class COCOConfig(ComponentConfig):
+class COCOConfig(StreamOptions):
     """COCO JSON annotations and an image folder."""
 
     annotations: str
@@ -147,7 +144,3 @@ class COCOConfig(ComponentConfig):
     max_boxes: int = Field(50, ge=1)
     test_fraction: float = Field(0.2, ge=0, lt=1)
     seed: int = 0
-    stream: bool = Field(False, description=(
-        "read the images batch by batch during training instead of all at once (boxes are "
-        "checked against each image's header at load)"))
-    workers: PositiveInt = Field(1, description="threads reading batches when streaming")

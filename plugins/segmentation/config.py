@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, PositiveInt, model_validator
 
 from visionhooks import ComponentConfig
+from visionhooks.datasets import StreamOptions
 
 
 class SegmentationTaskConfig(ComponentConfig):
@@ -93,7 +94,7 @@ class MNISTSegmentationConfig(ComponentConfig):
     full: bool | None = None
 
 
-class MaskFolderConfig(ComponentConfig):
+class MaskFolderConfig(StreamOptions):
     """Images and PNG masks in two folders, matched by file name (stem)."""
 
     images: str
@@ -103,7 +104,3 @@ class MaskFolderConfig(ComponentConfig):
     num_classes: int | None = Field(None, ge=2, description="default: max mask value + 1")
     test_fraction: float = Field(0.2, ge=0, lt=1)
     seed: int = 0
-    stream: bool = Field(False, description=(
-        "read images and masks batch by batch during training instead of all at once "
-        "(every mask is still read once at load, to check it)"))
-    workers: PositiveInt = Field(1, description="threads reading batches when streaming")
