@@ -5,7 +5,8 @@ An augmentation component's ``factory(config, info)`` returns a callable
 ``aug(batch, key) -> batch``: ``batch`` is a dict of JAX arrays in the data model
 (``images`` NHWC float32 in [0, 1], and any of ``labels``, ``segmentation_masks``,
 ``bounding_boxes`` = ``{"boxes", "labels"}`` in ``info.box_format``), ``key`` a JAX PRNG
-key; it returns the same keys. It may also define ``fuse(next_aug)`` returning one
+key; it returns the same keys (uint8 images reach it only if it sets
+``accepts_uint8 = True``). It may also define ``fuse(next_aug)`` returning one
 augmentation doing both (or None): the pipeline folds consecutive augmentations that
 fuse, e.g. geometric transforms into a single warp. Registration metadata declares
 capabilities: ``geometric=True`` for transforms that move pixels, and ``moves``, the
@@ -50,17 +51,18 @@ class Pipeline:
         self.steps = fused
 
     def __call__(self, batch: dict[str, Any], key: Any) -> dict[str, Any]:
-        """Augment ``batch``. uint8 images may go in (steps gather bytes and convert
-        after); images always come out float32 in [0, 1]."""
+        """Augment ``batch``; images always come out float32 in [0, 1]. uint8 images may
+        go in: they reach a step as bytes only if it declares ``accepts_uint8 = True``
+        (the built-in warp gathers bytes and converts after); every other step gets
+        float32 in [0, 1], as the augmentation contract says."""
         import jax
-        import jax.numpy as jnp
 
         if self.steps:
             for step, k in zip(self.steps, jax.random.split(key, len(self.steps))):
+                if not getattr(step, "accepts_uint8", False):
+                    batch = _float_images(batch)
                 batch = step(batch, k)
-        if jnp.issubdtype(batch["images"].dtype, jnp.integer):
-            batch = {**batch, "images": batch["images"].astype(jnp.float32) / 255.0}
-        return batch
+        return _float_images(batch)
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -106,6 +108,14 @@ def build_pipeline(augment: Sequence[Any], info: DataInfo | None, *,
     if task_target is not None:
         check_augmentations(comps, task_target, info.task if info else "this")
     return Pipeline([comp.build(spec.params, info) for comp, spec in zip(comps, specs)])
+
+
+def _float_images(batch: dict[str, Any]) -> dict[str, Any]:
+    import jax.numpy as jnp
+
+    if jnp.issubdtype(batch["images"].dtype, jnp.integer):
+        return {**batch, "images": batch["images"].astype(jnp.float32) / 255.0}
+    return batch
 
 
 def train_augmenter(pipeline: Pipeline, task_type: Any):

@@ -119,8 +119,10 @@ def register_augmentations(register: Register) -> None:
     JAX: ``batch`` is a dict in the data model (``images`` NHWC float32 in [0, 1], and any
     of ``labels``, ``segmentation_masks``, ``bounding_boxes`` in ``info.box_format``),
     ``key`` a JAX PRNG key; it draws its own parameters per image and returns the same
-    keys. An optional ``fuse(next_aug)`` returning one augmentation that does both (or
-    None) lets the pipeline merge neighbours, e.g. geometric transforms into one warp.
+    keys. A step only sees uint8 images (from ``vh.augment`` or a preview) if it sets
+    ``accepts_uint8 = True``. An optional ``fuse(next_aug)`` returning one augmentation
+    that does both (or None) lets the pipeline merge neighbours, e.g. geometric
+    transforms into one warp.
     Declare capabilities as metadata: ``geometric=True`` for transforms that move pixels,
     and ``moves``, the parts of a batch they transform
     (``("images", "segmentation_masks", "bounding_boxes")``); ``compose`` refuses a

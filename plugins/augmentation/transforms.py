@@ -39,6 +39,7 @@ class Geometric:
     """A random affine transform per image. Subclasses draw ``_maps(key, n, h, w)``."""
 
     geometric = True
+    accepts_uint8 = True  # the warp gathers bytes and converts the blend
 
     def __init__(self, config: c.WarpConfig, info: DataInfo | None) -> None:
         self.config = config
@@ -151,6 +152,7 @@ class Brightness:
     """Add one uniform delta per image, clip to [0, 1]."""
 
     geometric = False
+    accepts_uint8 = True  # as_float scales them inside the step
 
     def __init__(self, config: c.BrightnessConfig, info: DataInfo | None) -> None:
         self.config = config
@@ -169,6 +171,7 @@ class Contrast:
     """Scale each image's deviation from its own mean (over pixels and channels), clip."""
 
     geometric = False
+    accepts_uint8 = True  # as_float scales them inside the step
 
     def __init__(self, config: c.ContrastConfig, info: DataInfo | None) -> None:
         self.config = config

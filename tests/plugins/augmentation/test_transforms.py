@@ -176,6 +176,35 @@ def test_uint8_images_are_converted_at_the_edge():
     np.testing.assert_allclose(out["images"], u8 / 255.0, atol=1e-6)
 
 
+class Invert:
+    """The plugin guide's third-party augmentation: it relies on float32 in [0, 1]."""
+
+    @vh.hookimpl
+    def register_augmentations(self, register):
+        def build(config, info):
+            def invert(batch, key):
+                seen.append(batch["images"].dtype)
+                return {**batch, "images": 1.0 - batch["images"]}
+            return invert
+        register("invert-all", build)
+
+
+seen: list = []
+
+
+def test_uint8_reaches_only_the_steps_that_declare_they_take_it(host):
+    host.register_plugin(Invert(), name="invert")
+    u8 = (rectangles()["images"] * 255).round().astype(np.uint8)
+    seen.clear()
+    out = vh.augment(u8, [{"name": "shift", "x": 0, "y": 0}, "invert-all"], host=host)
+    assert [str(d) for d in seen] == ["float32"]  # traced once, after the warp converted
+    np.testing.assert_allclose(out["images"], 1.0 - u8 / 255.0, atol=1e-6)
+    seen.clear()
+    out = vh.augment(u8, ["invert-all"], host=host)  # first step: converted before it
+    assert [str(d) for d in seen] == ["float32"]
+    np.testing.assert_allclose(out["images"], 1.0 - u8 / 255.0, atol=1e-6)
+
+
 def test_bad_batches_and_specs_are_named():
     batch = rectangles()
     with pytest.raises(DataError, match="unknown batch keys \\['masks'\\]"):
@@ -210,5 +239,5 @@ def test_bad_batches_and_specs_are_named():
     with pytest.raises(ConfigError, match="augment is a list of augmentations, e.g. \\['flip'\\]"):
         vh.augment(batch, "flip")  # not split into the letters f, l, i, p
     for seed in ("a", -1, 2**32, 1.5):
-        with pytest.raises(ConfigError, match="seed must be an integer in \\[0, 2\*\*32\\)"):
+        with pytest.raises(ConfigError, match=r"seed must be an integer in \[0, 2\*\*32\)"):
             vh.augment(batch, ["flip"], seed=seed)
