@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, Union
 
-from pydantic import Field, PositiveInt, field_validator, model_validator
+from pydantic import AliasChoices, Field, PositiveInt, field_validator, model_validator
 
 from visionhooks import ComponentConfig
 from visionhooks.datasets import StreamOptions
@@ -110,7 +110,10 @@ class MNISTDetectionConfig(ComponentConfig):
     test_scenes: int = Field(2000, ge=1)
     max_overlap: float = Field(1.0, ge=0, le=1, description="max IoU between two boxes")
     seed: int = 0
-    mnist_path: str | None = None
+    path: str | None = Field(
+        None, validation_alias=AliasChoices("path", "mnist_path"),
+        description="MNIST file (Keras' mnist.npz layout), as `--data-path` sets it; "
+                    "`mnist_path` is its older name")
     full: bool | None = None
 
     @model_validator(mode="after")

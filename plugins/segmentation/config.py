@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import AliasChoices, Field, PositiveInt, model_validator
 
 from visionhooks import ComponentConfig
 from visionhooks.datasets import StreamOptions
@@ -90,7 +90,10 @@ class MNISTSegmentationConfig(ComponentConfig):
     train_images: int = Field(4000, ge=1)
     test_images: int = Field(400, ge=1)
     seed: int = 0
-    mnist_path: str | None = None
+    path: str | None = Field(
+        None, validation_alias=AliasChoices("path", "mnist_path"),
+        description="MNIST file (Keras' mnist.npz layout), as `--data-path` sets it; "
+                    "`mnist_path` is its older name")
     full: bool | None = None
 
 

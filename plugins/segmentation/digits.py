@@ -112,7 +112,7 @@ def data_info(config: MNISTSegmentationConfig) -> DataInfo:
 def build(config: MNISTSegmentationConfig, info: Any = None) -> Dataset:
     """Build the ``mnist-segmentation`` dataset (``info`` is unused: data defines it).
 
-    MNIST comes from ``mnist_path``, else ``VISIONHOOKS_DATA``, the Keras cache or a
+    MNIST comes from ``path`` (``--data-path``), else ``VISIONHOOKS_DATA``, the Keras cache or a
     download; ``full=False`` uses the bundled sample (2,000 train / 500 test digits) and
     ``full=None`` falls back to it with a warning — exactly as ``vh.datasets.load("mnist")``.
 
@@ -127,7 +127,7 @@ def build(config: MNISTSegmentationConfig, info: Any = None) -> Dataset:
     from visionhooks.plugins.datasets.config import MNISTConfig
 
     check_config(config)
-    digits = mnist.build(MNISTConfig(path=config.mnist_path, full=config.full))
+    digits = mnist.build(MNISTConfig(path=config.path, full=config.full))
 
     def split(name: str, n: int) -> Split:
         x, y = getattr(digits, name)

@@ -210,9 +210,10 @@ def test_resize_matches_pillow_bilinear():
             np.testing.assert_allclose(ours[k], np.clip(pil, 0, 1), atol=1e-5)
 
 
-def test_mnist_path_passes_through(tmp_path):
+@pytest.mark.parametrize("field", ["path", "mnist_path"])  # --data-path sets data.path
+def test_mnist_path_passes_through(tmp_path, field):
     with pytest.raises(DatasetNotFoundError, match="nowhere.npz"):
-        scenes.build(cfg(full=None, mnist_path=str(tmp_path / "nowhere.npz")))
+        scenes.build(cfg(full=None, **{field: str(tmp_path / "nowhere.npz")}))
 
 
 def test_real_mnist_when_available():
