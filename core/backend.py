@@ -34,7 +34,7 @@ def compilation_cache() -> str | None:
     JAX starts): every XLA program compiled once — the train step, and each of the small
     programs that initialize variables — is read back on the next run. LeNet-5's
     ``visionhooks train`` prints its first progress line after 3-4 s warm against 6-8 s
-    without the cache (2-core CPU; ``bench/RESULTS.md``, "Speed (CPU)"); ~0.7 MB a model.
+    without the cache (2-core CPU; ``bench/RESULTS.md``, "Speed (CPU)"); ~0.5 MB for it.
 
     The folder: ``VISIONHOOKS_COMPILATION_CACHE`` if it names one, else
     ``$XDG_CACHE_HOME/visionhooks/jax/<cpu>`` (``~/.cache/...``), one per kind of CPU, so
