@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import numpy as np
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
@@ -47,3 +49,14 @@ def test_model_parallel_example_splits_kernels_over_two_devices():
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "sharded as P(None, None, None, 'model')" in proc.stdout
     assert "mean IoU after 4 steps" in proc.stdout
+
+
+def test_streaming_example_trains_on_files_and_on_a_memory_map(tmp_path):
+    import visionhooks as vh
+
+    results = load("streaming").main([str(tmp_path), "--quick"])
+    assert set(results) == {"image-folder, streamed", "LazySplit over a memory map"}
+    assert all(0.0 <= a <= 1.0 for a in results.values())
+    assert len(list((tmp_path / "digits" / "train").rglob("*.png"))) == 256
+    task = vh.load(tmp_path / "streamed.keras")
+    assert task.predict(np.zeros((2, 28, 28, 1), np.uint8))["labels"].shape == (2,)
