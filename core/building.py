@@ -11,7 +11,8 @@ from typing import Any
 
 from . import backend
 from .config import DataInfo, TaskConfig
-from .errors import AmbiguousComponentError, ComponentNotFoundError, ConfigError
+from .errors import (AmbiguousComponentError, ComponentError, ComponentNotFoundError,
+                     ConfigError)
 from .manager import Host
 from .manager import host as default_host
 from .registry import Component
@@ -146,13 +147,17 @@ def build_network(task_config: dict[str, Any], info: dict[str, Any],
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(config.train.precision)  # the network's layers follow it
     try:
-        return comp.resolve_factory()(cfg, data_info)
+        network = comp.resolve_factory()(cfg, data_info)
     except ValueError as exc:  # e.g. an input too small for the model's pooling
         raise ConfigError(f"model {comp.name!r} cannot be built for input_shape="
                           f"{data_info.input_shape}, num_classes={data_info.num_classes}: "
                           f"{exc}") from exc
     finally:
         keras.config.set_dtype_policy(previous)
+    if not isinstance(network, keras.layers.Layer):
+        raise ComponentError(f"model {comp.name!r} (plugin {comp.plugin!r}) must build a "
+                             f"keras.Model. Received: {type(network).__name__}")
+    return network
 
 
 def build_augmenter(task_config: dict[str, Any], info: dict[str, Any],

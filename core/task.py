@@ -87,6 +87,8 @@ class Task:
 
         check_augmentations(self.augment_components, self.task_type.target, config.task.name)
         self.postprocessor = self.components["postprocess"].build(config.postprocess.params, info)
+        _check_built(self.components["postprocess"], self.postprocessor, 1,
+                     "a callable post(outputs) -> dict of arrays")
         keras = backend.keras()
         if model is None:  # a new task (a loaded one keeps what it was saved with)
             if info.num_classes < self.task_type.min_classes:
@@ -101,10 +103,32 @@ class Task:
                 model = TaskModel(self._resolved_config().dump(), info.model_dump(mode="json"),
                                   self.provenance(),
                                   name=f"{config.task.name}_{config.model.name}")
+            self._check_network(model.network)
         self.model = model
         self.run_dir: Path | None = None
         self._schedule_epochs: int | None = None  # epochs the LR schedule was built for
         self._compiled_for_evaluation = False  # by evaluate, before any fit: a 1-step schedule
+
+    def _check_network(self, network: Any) -> None:
+        """The new network takes ``info.input_shape`` and gives the outputs the task type
+        reads: a mismatch is named now, not by a shape error inside ``fit``."""
+        keras = backend.keras()
+        comp, shape = self.components["model"], tuple(self.info.input_shape)
+        where = f"model {comp.name!r} (plugin {comp.plugin!r})"
+        try:
+            out = network.compute_output_spec(keras.KerasTensor((None, *shape)))
+        except Exception as exc:  # noqa: BLE001 - Keras raises several types here
+            raise IncompatibleComponentsError(
+                f"{where} does not take images of input_shape={shape}: {exc}") from None
+        if isinstance(out, (list, tuple, dict)):
+            raise IncompatibleComponentsError(
+                f"{where} has several outputs; a {self.info.task} task reads one tensor")
+        expected = self.task_type.expected_output(tuple(out.shape[1:]))
+        if expected is not None:
+            raise IncompatibleComponentsError(
+                f"{where} outputs shape {tuple(out.shape[1:])} per image for "
+                f"input_shape={shape}, num_classes={self.info.num_classes}; a "
+                f"{self.info.task} task needs {expected}")
 
     @contextlib.contextmanager
     def _distributed(self):
@@ -234,6 +258,9 @@ class Task:
 
         with self._distributed():  # optimizer and metric variables live where the model does
             loss = self.components["loss"].build(self.config.loss.params, self.info)
+            _check_built(self.components["loss"], loss, 2,
+                         "a keras.losses.Loss or a function of (y_true, y_pred)",
+                         backend.keras().losses.Loss)
             metrics = [m for m in self._build_metrics() if not isinstance(m, Evaluator)]
             self.model.compile(optimizer=build_optimizer(self.config.optimizer,
                                                          steps_per_epoch, epochs),
@@ -551,18 +578,27 @@ def _check_metric(comp: Component, metric: Any) -> None:
     """A metric factory's result is a ``keras.metrics.Metric``, an ``Evaluator``, a
     function of ``(y_true, y_pred)`` or a name Keras knows (``"accuracy"``); anything else
     would fail inside ``fit`` unnamed."""
+    keras = backend.keras()
+    _check_built(comp, metric, 2, "a keras.metrics.Metric, a visionhooks.Evaluator, a "
+                 "function of (y_true, y_pred) or a Keras metric name",
+                 (keras.metrics.Metric, Evaluator, str))
+
+
+def _check_built(comp: Component, obj: Any, arity: int, expected: str,
+                 types: Any = ()) -> None:
+    """``obj``, what ``comp``'s factory built, is one of ``types`` or a function taking
+    ``arity`` arguments; else a ``ComponentError`` naming the component and what its
+    kind's factory returns (a loss factory returning None would train on a loss of 0)."""
     import inspect
 
-    keras = backend.keras()
-    if isinstance(metric, (keras.metrics.Metric, Evaluator, str)):
+    if types and isinstance(obj, types):
         return
     try:
-        inspect.signature(metric).bind(None, None)
+        inspect.signature(obj).bind(*[None] * arity)
     except (TypeError, ValueError) as exc:
         raise ComponentError(
-            f"metric {comp.name!r} (plugin {comp.plugin!r}) built {metric!r}: a metric "
-            f"factory returns a keras.metrics.Metric, a visionhooks.Evaluator, a function "
-            f"of (y_true, y_pred) or a Keras metric name ({exc})") from None
+            f"{comp.kind} {comp.name!r} (plugin {comp.plugin!r}) built {obj!r}: a "
+            f"{comp.kind} factory returns {expected} ({exc})") from None
 
 
 def _folder(path: str | Path, what: str) -> Path:

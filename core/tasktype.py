@@ -45,6 +45,12 @@ class TaskType:
     def name(self) -> str:
         return self.info.task
 
+    def expected_output(self, shape: tuple[int | None, ...]) -> str | None:
+        """None if a network's output ``shape`` per image (batch axis dropped) suits this
+        task type, else the shape it needs, in words (``compose`` names the model with
+        it). The default accepts any shape."""
+        return None
+
     def check_images(self, x: Any, keep_uint8: bool = False) -> np.ndarray:
         """Validate a batch of images and return NHWC float32 in [0, 1].
 

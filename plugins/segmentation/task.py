@@ -22,6 +22,14 @@ class SegmentationTask(TaskType):
     prediction_keys = ("masks", "probabilities")
     min_classes = 2  # binary is the 2-class case
 
+    def expected_output(self, shape: tuple[int | None, ...]) -> str | None:
+        h, w, _ = self.info.input_shape
+        c = self.info.num_classes
+        ok = ((h, w, c),) + (((h, w, 1),) if c == 2 else ())
+        return None if tuple(shape) in ok else (
+            f"({h}, {w}, {c}): one score per class and pixel"
+            + (" (or (…, 1): one sigmoid channel for 2 classes)" if c == 2 else ""))
+
     def check_targets(self, y: Any, n: int) -> np.ndarray:
         y = np.asarray(y)
         h, w, _ = self.info.input_shape

@@ -147,6 +147,65 @@ def test_default_parts_come_from_the_task_type():
                                        "distribution": "visionhooks", "version": vh.__version__}
 
 
+class BrokenParts:
+    """A third party's factories that return the wrong things."""
+
+    @vh.hookimpl
+    def register_models(self, register):
+        import keras
+
+        def dense(units, input_shape):
+            def build(config, info):
+                i = keras.Input(input_shape or info.input_shape)
+                return keras.Model(i, keras.layers.Dense(units or info.num_classes)(
+                    keras.layers.Flatten()(i)))
+            return build
+
+        register("seven-out", dense(7, None), tasks=("classification",))
+        register("fixed-in", dense(None, (5, 5, 1)), tasks=("classification",))
+        register("no-model", lambda config, info: None, tasks=("classification",))
+
+    @vh.hookimpl
+    def register_losses(self, register):
+        register("no-loss", lambda config, info: None, tasks=("classification",))
+
+    @vh.hookimpl
+    def register_postprocessors(self, register):
+        register("number-post", lambda config, info: 42, tasks=("classification",))
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"model": "seven-out"}, IncompatibleComponentsError,
+     r"model 'seven-out' \(plugin 'broken'\) outputs shape \(7,\) per image for "
+     r"input_shape=\(8, 8, 1\), num_classes=3; a classification task needs \(3,\)"),
+    ({"model": "fixed-in"}, IncompatibleComponentsError,
+     r"model 'fixed-in' \(plugin 'broken'\) does not take images of input_shape=\(8, 8, 1\)"),
+    ({"model": "no-model"}, vh.errors.ComponentError,
+     r"model 'no-model' \(plugin 'broken'\) must build a keras.Model. Received: NoneType"),
+    ({"model": "mlp", "postprocess": "number-post"}, vh.errors.ComponentError,
+     r"postprocessor 'number-post' \(plugin 'broken'\) built 42: a postprocessor factory "
+     r"returns a callable"),
+])
+def test_factories_that_build_the_wrong_thing_are_named_at_compose(host, kwargs, error,
+                                                                    message):
+    host.register_plugin(BrokenParts(), name="broken")
+    with pytest.raises(error, match=message):
+        vh.compose(task="classification", input_shape=(8, 8, 1), num_classes=3, host=host,
+                   **kwargs)
+
+
+def test_a_loss_factory_returning_none_is_named_before_training(host):
+    """Keras compiles loss=None into a loss of 0: the task trained on nothing, silently."""
+    host.register_plugin(BrokenParts(), name="broken")
+    task = vh.compose(task="classification", model="mlp", loss="no-loss", host=host,
+                      input_shape=(8, 8, 1), num_classes=3, model_config={"hidden_units": [4]})
+    x = np.random.default_rng(0).random((4, 8, 8, 1), np.float32)
+    with pytest.raises(vh.errors.ComponentError, match=r"loss 'no-loss' \(plugin 'broken'\) "
+                       r"built None: a loss factory returns a keras.losses.Loss"):
+        task.fit(x, np.array([0, 1, 2, 1]), epochs=1, batch_size=4, verbose=0,
+                 checkpoint=False)
+
+
 class OddMetrics:
     @vh.hookimpl
     def register_metrics(self, register):
