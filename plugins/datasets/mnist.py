@@ -106,6 +106,22 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
+def _unit_range(x: np.ndarray, what: str) -> np.ndarray:
+    """Pixels stored as other than uint8, as float32 in [0, 1]: integers and floats above
+    1 are 0-255 and scaled; floats within [0, 1] are already scaled (dividing them again
+    would leave near-black images that pass every check)."""
+    f = x.astype(np.float32)
+    if not np.isfinite(f).all():
+        raise DataError(f"{what} holds NaN or infinite pixels")
+    lo, hi = (float(f.min()), float(f.max())) if f.size else (0.0, 0.0)
+    if lo < 0 or hi > 255:
+        raise DataError(f"{what}: pixels span [{lo:g}, {hi:g}]; MNIST pixels are 0-255 "
+                        f"(or floats in [0, 1])")
+    if np.issubdtype(x.dtype, np.integer) or hi > 1:
+        f /= np.float32(255.0)
+    return f
+
+
 def build(config: MNISTConfig, info: None = None) -> Dataset:
     if config.full is False:
         path, source = SAMPLE, "bundled sample"
@@ -128,8 +144,8 @@ def build(config: MNISTConfig, info: None = None) -> Dataset:
         x, y = a[f"x_{name}"][:size], a[f"y_{name}"][:size]
         if x.dtype == np.uint8:  # Keras' layout: kept as stored, scaled by the task
             x = x[..., None] if size is None else x[..., None].copy()  # no view of the rest
-        else:  # other pixel types (0-255): float32 in [0, 1], as the data model asks
-            x = x[..., None].astype(np.float32) / np.float32(255.0)
+        else:  # other pixel types: float32 in [0, 1], as the data model asks
+            x = _unit_range(x[..., None], f"{source}: x_{name}")
         return Split(x, y.astype(np.int32))
 
     return Dataset("mnist", split("train", config.train_size), split("test", config.test_size),

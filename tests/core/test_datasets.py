@@ -157,6 +157,27 @@ def test_pixels_stored_as_another_type_become_floats(places):
     np.testing.assert_array_equal(x[..., 0], (pixels / 255).astype(np.float32))
 
 
+def test_float_pixels_already_in_unit_range_are_not_scaled_again(places):
+    """Dividing [0, 1] floats by 255 again left near-black images that passed every check."""
+    data, _ = places
+    pixels = np.random.default_rng(0).random((3, 28, 28)).astype(np.float32)
+    write_mnist(data / "mnist.npz", 3, x_train=pixels)
+    np.testing.assert_array_equal(load_quietly().train.x[..., 0], pixels)
+
+
+@pytest.mark.parametrize("bad, message", [(-1.0, r"pixels span \[-1, "),
+                                          (300.0, r"pixels span \[0, 300\]; MNIST pixels are "
+                                                  r"0-255 \(or floats in \[0, 1\]\)"),
+                                          (np.nan, "NaN or infinite pixels")])
+def test_float_pixels_outside_any_pixel_range_are_named(places, bad, message):
+    data, _ = places
+    pixels = np.zeros((3, 28, 28), np.float32)
+    pixels[1, 2, 3] = bad
+    write_mnist(data / "mnist.npz", 3, x_train=pixels)
+    with pytest.raises(DataError, match=message):
+        load_quietly()
+
+
 def _garbage(p):
     p.write_bytes(b"this is not an npz file at all")
 
