@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -20,13 +21,37 @@ def _files(folder: Path, exts: tuple[str, ...]) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in exts)
 
 
+def eight_bit(im: Any, path: Path) -> Any:
+    """A Pillow image of more than 8 bits per pixel (16-bit PNGs open as ``I;16``, 32-bit
+    integer or float TIFFs as ``I`` or ``F``) as 8-bit ``L``, scaled: Pillow's own
+    ``convert`` clips such pixels at 255, so a 16-bit image came out white. ``I;16`` is
+    0-65535; ``I`` and ``F`` are taken as 0-255 when they fit, else as 0-65535 (``F``
+    within [0, 1] as 0-1); anything else is an error naming the range."""
+    if im.mode not in ("I", "F") and not im.mode.startswith("I;16"):
+        return im
+    from PIL import Image
+
+    a = np.asarray(im, dtype=np.float64)
+    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+    if not np.isfinite(a).all() or lo < 0 or hi > 65535:
+        raise DataError(f"cannot read image {path}: {im.mode} pixels span [{lo:g}, {hi:g}], "
+                        f"not 0-255 or 0-65535")
+    if im.mode.startswith("I;16") or hi > 255:
+        scale = 255 / 65535
+    elif im.mode == "F" and hi <= 1:
+        scale = 255.0
+    else:
+        scale = 1.0
+    return Image.fromarray(np.round(a * scale).astype(np.uint8), "L")
+
+
 def read_image(path: Path, size: tuple[int, int], mode: str) -> np.ndarray:
     """One image as (H, W, C) uint8, resized to ``size`` (height, width)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as im:
-            im = im.convert("L" if mode == "grayscale" else "RGB")
+            im = eight_bit(im, path).convert("L" if mode == "grayscale" else "RGB")
             if im.size != (size[1], size[0]):
                 im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
             arr = np.asarray(im, dtype=np.uint8)

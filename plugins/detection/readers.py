@@ -34,6 +34,7 @@ import numpy as np
 
 from visionhooks import DataError, DataInfo, DatasetNotFoundError
 from visionhooks.datasets import Dataset, LazySplit, Split
+from visionhooks.plugins.datasets.image_folder import eight_bit
 
 from .boxes import convert_boxes
 from .config import COCOConfig, VOCConfig
@@ -82,7 +83,7 @@ def read_image(path: Path, size: tuple[int, int], source: str = "") -> tuple[np.
 
     with _opened(path, source) as im:
         original = (im.height, im.width)
-        im = im.convert("RGB")
+        im = eight_bit(im, path).convert("RGB")
         if im.size != (size[1], size[0]):
             im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
         return np.asarray(im, dtype=np.uint8), original
