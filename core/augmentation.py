@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .config import ComponentSpec, DataInfo
+from .config import BOX_FORMATS, ComponentSpec, DataInfo
 from .errors import ConfigError, DataError, IncompatibleComponentsError
 from .fusion import boundary
 from .manager import Host
@@ -250,9 +250,6 @@ def augment(batch: Any, augment: Sequence[Any], *, seed: int = 0,
     return jax.tree_util.tree_map(np.asarray, out)
 
 
-#: Box formats the augmentations move (those of Keras' bounding-box utilities).
-BOX_FORMATS = ("xyxy", "yxyx", "xywh", "center_xywh", "center_yxhw", "rel_xyxy", "rel_yxyx",
-               "rel_xywh", "rel_center_xywh")
 
 
 def _integer_ids(a: np.ndarray, what: str) -> np.ndarray:

@@ -33,12 +33,17 @@ def resolve_info(config: TaskConfig, host: Host, data: Any, input_shape: Sequenc
             raise IncompatibleComponentsError(
                 f"the data is for task {data_info.task!r} but the task is "
                 f"{config.task.name!r}")
-        for source, values in (("model config", explicit), ("argument", given)):
+        names = {"class_names": tuple(class_names)} if class_names is not None else {}
+        for source, values in (("model config", explicit), ("argument", {**given, **names})):
             for k, v in values.items():
                 if tuple(np.atleast_1d(v)) != tuple(np.atleast_1d(getattr(data_info, k))):
                     raise ConfigError(f"{k} from the {source} is {v} but the data has "
                                       f"{getattr(data_info, k)}")
         return data_info
+    for k, v in given.items():  # the argument must not quietly override the model config
+        if k in explicit and tuple(np.atleast_1d(v)) != tuple(np.atleast_1d(explicit[k])):
+            raise ConfigError(f"{k} is {v} as an argument but {explicit[k]} in the model "
+                              f"config; give it once")
     values = {**{k: v for k, v in defaults.items() if v is not None}, **explicit, **given}
     missing = [k for k in ("input_shape", "num_classes") if k not in values]
     if missing:
@@ -64,6 +69,10 @@ def compose(task: str, model: str, *, model_config: dict[str, Any] | None = None
     ``postprocess`` may be a name, a dict with or without ``name`` (parameters of the
     task's default postprocessor), or None.
     """
+    named = (model_config or {}).get("name", model) if isinstance(model_config, dict) else model
+    if named != model:
+        raise ConfigError(f"model is {model!r} but model_config names {named!r}; model_config "
+                          f"holds the model's parameters, model= its name")
     cfg: dict[str, Any] = {"task": task, "model": {"name": model, **(model_config or {})},
                            "seed": seed}
     if loss is not None:

@@ -40,6 +40,11 @@ def validate_params(config_cls: type[BaseModel], params: Any, where: str) -> Bas
         raise ConfigError(f"invalid config for {where}: {exc}") from exc
 
 
+#: Box formats of the data model (those of Keras' bounding-box utilities).
+BOX_FORMATS = ("xyxy", "yxyx", "xywh", "center_xywh", "center_yxhw", "rel_xyxy", "rel_yxyx",
+               "rel_xywh", "rel_center_xywh")
+
+
 class DataInfo(BaseModel):
     """What a dataset is and what components must serve: task kind, shapes, classes.
 
@@ -63,6 +68,12 @@ class DataInfo(BaseModel):
         elif len(self.class_names) != self.num_classes:
             raise ValueError(f"class_names has {len(self.class_names)} entries but "
                              f"num_classes={self.num_classes}")
+        twice = sorted({n for n in self.class_names if self.class_names.count(n) > 1})
+        if twice:
+            raise ValueError(f"class_names must differ; named more than once: {twice}")
+        if self.box_format is not None and self.box_format not in BOX_FORMATS:
+            raise ValueError(f"unknown box_format {self.box_format!r}; choose from "
+                             f"{list(BOX_FORMATS)}")
         if any(d < 1 for d in self.input_shape):
             raise ValueError(f"input_shape must be positive. Received: {self.input_shape}")
         return self

@@ -342,6 +342,9 @@ def build_coco(config: COCOConfig, info: Any = None) -> Dataset:
         raise DataError(f"{path}: no categories")
     if len(index) != len(cats):
         raise DataError(f"{path}: category ids are not unique")
+    twice = sorted({c for c in classes if classes.count(c) > 1})
+    if twice:  # class names are how figures, results and explain targets name a class
+        raise DataError(f"{path}: category names are not unique: {twice}")
     items: dict[Any, _Item] = {}
     stated: dict[Any, tuple[int, int] | None] = {}
     for img in data["images"]:

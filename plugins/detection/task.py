@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from visionhooks import ConfigError, DataError, TaskType
+from visionhooks import ConfigError, DataError, DataInfo, TaskType
 from visionhooks.datasets import LazySplit
 from visionhooks.tasktype import not_whole
 
 from .anchors import default_anchors, kmeans_anchors
-from .boxes import DEFAULT_FORMAT, convert_boxes
+from .boxes import DEFAULT_FORMAT, FORMATS, convert_boxes
 
 
 class DetectionTask(TaskType):
@@ -34,6 +34,12 @@ class DetectionTask(TaskType):
     default_postprocessor = "nms"
     default_metrics = ("map",)
     prediction_keys = ("boxes", "scores", "classes", "counts")
+
+    def __init__(self, config: Any, info: DataInfo) -> None:
+        super().__init__(config, info)
+        if self.box_format not in FORMATS:
+            raise ConfigError(f"detection data in box_format {self.box_format!r}: the "
+                              f"detection task reads {', '.join(FORMATS)}")
 
     @property
     def box_format(self) -> str:

@@ -206,6 +206,41 @@ def test_a_loss_factory_returning_none_is_named_before_training(host):
                  checkpoint=False)
 
 
+def test_compose_refuses_arguments_that_contradict_each_other():
+    from visionhooks.config import DataInfo
+
+    mlp = dict(task="classification", model="mlp", model_config={"hidden_units": [4]})
+    info = DataInfo(task="classification", input_shape=(8, 8, 1), num_classes=3,
+                    class_names=("a", "b", "c"))
+    with pytest.raises(ConfigError, match=r"class_names from the argument is \('x',\) but "
+                                          r"the data has \('a', 'b', 'c'\)"):
+        vh.compose(**mlp, data=info, class_names=["x"])
+    assert vh.compose(**mlp, data=info, class_names=["a", "b", "c"]).class_names == (
+        "a", "b", "c")
+    with pytest.raises(ConfigError, match=r"num_classes is 3 as an argument but 5 in the "
+                                          r"model config; give it once"):
+        vh.compose(task="classification", model="mlp", input_shape=(8, 8, 1), num_classes=3,
+                   model_config={"hidden_units": [4], "num_classes": 5})
+    with pytest.raises(ConfigError, match="model is 'mlp' but model_config names 'lenet5'"):
+        vh.compose(task="classification", model="mlp", model_config={"name": "lenet5"},
+                   input_shape=(28, 28, 1), num_classes=3)
+    with pytest.raises(ConfigError, match=r"class_names must differ; named more than once: "
+                                          r"\['a'\]"):
+        vh.compose(**mlp, input_shape=(8, 8, 1), num_classes=3, class_names=["a", "a", "b"])
+
+
+def test_box_formats_are_checked_where_data_is_described():
+    from visionhooks.config import DataInfo
+
+    with pytest.raises(ValueError, match=r"unknown box_format 'XYXY'; choose from \['xyxy'"):
+        DataInfo(task="detection", input_shape=(32, 32, 1), num_classes=3, box_format="XYXY")
+    info = DataInfo(task="detection", input_shape=(32, 32, 1), num_classes=3,
+                    box_format="yxyx")  # a Keras format the detection task does not read
+    with pytest.raises(ConfigError, match=r"detection data in box_format 'yxyx': the "
+                                          r"detection task reads xyxy, rel_xyxy"):
+        vh.compose(task="detection", model="yolov1-tiny", model_config={"grid": 4}, data=info)
+
+
 class OddMetrics:
     @vh.hookimpl
     def register_metrics(self, register):

@@ -259,6 +259,10 @@ def test_coco_bad_references_and_files(coco):
     with pytest.raises(DataError, match=r"annotation 11: unknown category_id 99; "
                                         r"categories are \[3, 7\]"):
         build_coco(coco)
+    ann.write_text(json.dumps(coco_json(categories=[{"id": 7, "name": "dog"},
+                                                    {"id": 3, "name": "dog"}])))
+    with pytest.raises(DataError, match=r"category names are not unique: \['dog'\]"):
+        build_coco(coco)
     data = coco_json()
     data["annotations"][1]["image_id"] = 42
     ann.write_text(json.dumps(data))
