@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -79,6 +80,21 @@ class DataInfo(BaseModel):
         return self
 
 
+def plain(value: Any) -> Any:
+    """``value`` with NumPy scalars and arrays as Python numbers and lists, recursively:
+    component parameters are saved as JSON (a sweep's ``np.float32(0.1)`` was a
+    TypeError deep inside saving)."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain(v) for v in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return plain(value.tolist())
+    return value
+
+
 class ComponentSpec(BaseModel):
     """A reference to a component: ``"lenet5"`` or ``{"name": "lenet5", **params}``.
 
@@ -98,7 +114,7 @@ class ComponentSpec(BaseModel):
         if isinstance(value, dict) and "params" not in value:
             value = dict(value)
             name = value.pop("name", None)
-            return {"name": name, "params": value}
+            return {"name": name, "params": plain(value)}
         return value
 
     def dump(self) -> dict[str, Any]:

@@ -241,6 +241,18 @@ def test_box_formats_are_checked_where_data_is_described():
         vh.compose(task="detection", model="yolov1-tiny", model_config={"grid": 4}, data=info)
 
 
+def test_numpy_numbers_in_parameters_are_plain_numbers(tmp_path):
+    """A sweep's np.int64 / np.float32 values were a TypeError deep inside saving."""
+    task = vh.compose(task="classification", model="mlp", input_shape=(8, 8, 1),
+                      num_classes=3, model_config={"hidden_units": np.array([4, 2]),
+                                                   "dropout": np.float32(0.25)},
+                      augment=[{"name": "rotate", "max_degrees": np.int64(5)}])
+    params = task.config.model.params
+    assert params["hidden_units"] == [4, 2] and type(params["dropout"]) is float
+    again = vh.load(task.save(tmp_path / "m.keras"))
+    assert again.config.augment[0].params == {"max_degrees": 5}
+
+
 class OddMetrics:
     @vh.hookimpl
     def register_metrics(self, register):
