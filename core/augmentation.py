@@ -28,7 +28,7 @@ from .fusion import boundary
 from .manager import Host
 from .manager import host as default_host
 from .registry import Component
-from .tasktype import check_images, not_whole
+from .tasktype import check_images, not_whole, padded
 
 #: Parts of a batch that move with the image in a geometric transform.
 SPATIAL_TARGETS = ("segmentation_masks", "bounding_boxes")
@@ -163,8 +163,8 @@ def _as_batch(batch: Any) -> dict[str, Any]:
         if not isinstance(bb, dict) or not {"boxes", "labels"} <= set(bb):
             raise DataError("bounding_boxes must be a dict with 'boxes' (N, M, 4) and "
                             "'labels' (N, M)")
-        boxes = np.asarray(bb["boxes"], np.float32)
-        labels = _integer_ids(np.asarray(bb["labels"]), "bounding_boxes labels")
+        boxes = padded(bb["boxes"], np.float32)
+        labels = _integer_ids(padded(bb["labels"]), "bounding_boxes labels")
         if boxes.ndim != 3 or boxes.shape[0] != n or boxes.shape[2] != 4 \
                 or labels.shape != boxes.shape[:2]:
             raise DataError(f"bounding_boxes must have boxes (N, M, 4) and labels (N, M) with "

@@ -155,6 +155,21 @@ class Evaluator:
         raise NotImplementedError
 
 
+#: How to give per-image boxes of different counts (named by the errors below).
+PAD_HINT = ("pad every image to the same number of boxes with label -1: "
+            "visionhooks.plugins.detection.pad_targets(boxes, labels) pads per-image lists")
+
+
+def padded(a: Any, dtype: Any = None) -> np.ndarray:
+    """Targets as an array; ragged per-image lists (different numbers of boxes) are a
+    ``DataError`` saying how to pad them, not NumPy's "inhomogeneous shape"."""
+    try:
+        return np.asarray(a, dtype)
+    except ValueError as exc:
+        raise DataError(f"boxes and labels must be arrays (N, M, 4) and (N, M): {PAD_HINT} "
+                        f"({exc})") from None
+
+
 def not_whole(a: np.ndarray) -> np.ndarray:
     """Where a numeric array holds no finite whole number (NaN, ±inf, 2.5): what a cast
     to integer class ids would silently change. All False for integer dtypes."""

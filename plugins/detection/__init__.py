@@ -12,6 +12,7 @@ from typing import Any
 
 _EXPORTS = {
     "convert_boxes": "boxes", "box_area": "boxes", "box_iou": "boxes", "clip_boxes": "boxes",
+    "pad_targets": "boxes",
     "FORMATS": "boxes", "nms": "suppression", "batched_nms": "suppression",
     "nms_reference": "suppression",
     "evaluate_coco": "metrics", "voc_ap50": "voc_ap", "kmeans_anchors": "anchors",

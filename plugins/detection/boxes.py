@@ -124,3 +124,29 @@ def clip_boxes(boxes: Any, height: float, width: float, fmt: str = "xyxy") -> np
     b[..., 0::2] = np.clip(b[..., 0::2], 0, hi_x)
     b[..., 1::2] = np.clip(b[..., 1::2], 0, hi_y)
     return b
+
+
+def pad_targets(boxes: Any, labels: Any, max_boxes: int | None = None) -> dict[str, np.ndarray]:
+    """Per-image boxes ``[(k_i, 4), ...]`` and labels ``[(k_i,), ...]`` (lists of
+    different lengths, as annotations come) as the data model's padded targets:
+    ``{"boxes": (N, M, 4) float32, "labels": (N, M) int32}`` with label -1 for padding;
+    ``M`` is ``max_boxes`` or the most boxes of one image."""
+    from visionhooks import DataError
+
+    if len(boxes) != len(labels):
+        raise DataError(f"boxes for {len(boxes)} images but labels for {len(labels)}")
+    per = [np.asarray(b, np.float32).reshape(-1, 4) if len(b) else np.zeros((0, 4), np.float32)
+           for b in boxes]
+    ids = [np.asarray(lab).reshape(-1) for lab in labels]
+    for i, (b, lab) in enumerate(zip(per, ids)):
+        if len(b) != len(lab):
+            raise DataError(f"image {i}: {len(b)} boxes but {len(lab)} labels")
+    most = max((len(b) for b in per), default=0)
+    m = most if max_boxes is None else int(max_boxes)
+    if most > m:
+        raise DataError(f"an image has {most} boxes, more than max_boxes={m}")
+    out_boxes = np.zeros((len(per), m, 4), np.float32)
+    out_labels = np.full((len(per), m), -1, np.int32)
+    for i, (b, lab) in enumerate(zip(per, ids)):
+        out_boxes[i, :len(b)], out_labels[i, :len(lab)] = b, lab
+    return {"boxes": out_boxes, "labels": out_labels}

@@ -10,7 +10,7 @@ import numpy as np
 
 from visionhooks import ConfigError, DataError, DataInfo, TaskType
 from visionhooks.datasets import LazySplit
-from visionhooks.tasktype import not_whole
+from visionhooks.tasktype import not_whole, padded
 
 from .anchors import default_anchors, kmeans_anchors
 from .boxes import DEFAULT_FORMAT, FORMATS, convert_boxes
@@ -59,8 +59,7 @@ class DetectionTask(TaskType):
             raise DataError("detection targets must be a dict {'boxes': (N, M, 4), 'labels': "
                             f"(N, M)}}. Received: {type(y).__name__}"
                             + (f" with keys {sorted(y)}" if isinstance(y, dict) else ""))
-        boxes = np.asarray(y["boxes"], np.float32)
-        labels = np.asarray(y["labels"])
+        boxes, labels = padded(y["boxes"], np.float32), padded(y["labels"])
         if boxes.ndim != 3 or boxes.shape[-1] != 4 or labels.shape != boxes.shape[:2]:
             raise DataError(f"boxes must be (N, M, 4) and labels (N, M). Received: "
                             f"boxes {boxes.shape}, labels {labels.shape}")

@@ -68,3 +68,19 @@ def test_conversion_errors_name_the_problem():
         convert_boxes([[0, 0, 1, 1]], "rel_xyxy", "xyxy")
     with pytest.raises(ValueError, match=r"\(\.\.\., 4\)"):
         convert_boxes([[0, 0, 1]], "xyxy", "xywh")
+
+
+def test_pad_targets_pads_per_image_lists_with_label_minus_one():
+    from visionhooks.errors import DataError
+    from visionhooks.plugins.detection import pad_targets
+
+    out = pad_targets([[[0.5, 0.5, 0.2, 0.2]], [], [[0.1, 0.1, 0.1, 0.1], [0.7, 0.7, 0.2, 0.3]]],
+                      [[1], [], [0, 2]])
+    assert out["boxes"].shape == (3, 2, 4) and out["boxes"].dtype == np.float32
+    np.testing.assert_array_equal(out["labels"], [[1, -1], [-1, -1], [0, 2]])
+    np.testing.assert_allclose(out["boxes"][2, 1], [0.7, 0.7, 0.2, 0.3])
+    assert pad_targets([[[0, 0, 1, 1]]], [[0]], max_boxes=4)["labels"].shape == (1, 4)
+    with pytest.raises(DataError, match="an image has 2 boxes, more than max_boxes=1"):
+        pad_targets([[[0, 0, 1, 1], [0, 0, 1, 1]]], [[0, 1]], max_boxes=1)
+    with pytest.raises(DataError, match="image 0: 1 boxes but 2 labels"):
+        pad_targets([[[0, 0, 1, 1]]], [[0, 1]])

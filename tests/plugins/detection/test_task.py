@@ -72,6 +72,10 @@ def test_bad_boxes_are_named_by_image_and_box(toy_detection):
     huge["labels"][1, 0] = 2**32 + 1
     cases.append((huge, "image 1, box 0: label 4294967297 is outside"))
     cases.append(({**good, "labels": good["labels"].astype(str)}, "Received: dtype=<U"))
+    ragged = {"boxes": [[[0.5, 0.5, 0.2, 0.2]]] * 3 + [[[0.5, 0.5, 0.2, 0.2]] * 2],
+              "labels": [[1]] * 3 + [[0, 1]]}
+    cases.append((ragged, r"must be arrays \(N, M, 4\) and \(N, M\): pad every image .*"
+                          r"pad_targets\(boxes, labels\)"))
     for y, message in cases:
         with pytest.raises(vh.DataError, match=message):
             task.fit(x, y, epochs=1, verbose=0, checkpoint=False)
