@@ -52,6 +52,17 @@ def fit_inputs(task: Task, data: Any, y: Any, validation_data: Any, batch_size: 
         return {"x": batches, "validation_data": val, "shuffle": False}, len(batches)
     x, y = task._xy(data, y, "training data")
     val = validation("validation_data")
+    if split and val is not None:  # Keras would ignore the split and train on every row
+        if given_split:
+            raise ConfigError(f"fit() got validation_split={given_split} and "
+                              f"validation_data; pass one")
+        split = 0.0  # the config's default split yields to the data given
+    if split:  # Keras' own rule: the first floor(n·(1 − split)) rows train
+        n_train = math.floor(len(x) * (1.0 - split))
+        if not 0 < n_train < len(x):
+            raise DataError(f"validation_split={split} of {len(x)} images leaves "
+                            f"{n_train} to train on and {len(x) - n_train} to validate; "
+                            f"pass more images, another split or validation_data")
     if process_count() > 1:  # each process feeds its slice of every global batch
         if split:
             raise ConfigError("validation_split is not supported across processes; pass "
@@ -67,7 +78,7 @@ def fit_inputs(task: Task, data: Any, y: Any, validation_data: Any, batch_size: 
         batch_size //= process_count()
     if isinstance(val, tuple):
         val = (val[0], tt.keras_targets(val[1]))
-    n_train = len(x) - int(len(x) * split) if split else len(x)
+    n_train = math.floor(len(x) * (1.0 - split)) if split else len(x)
     return ({"x": x, "y": tt.keras_targets(y), "batch_size": batch_size,
              "validation_split": split, "shuffle": task.config.train.shuffle,
              "validation_data": val}, math.ceil(n_train / batch_size))

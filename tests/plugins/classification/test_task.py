@@ -121,6 +121,9 @@ def test_fit_and_evaluate_reject_bad_data_before_training(task, tmp_path, make, 
     (lambda t, x, y, d: t.explain(x, "saliency", figures_dir=d / "file"),
      "figures folder .* is a file"),
     (lambda t, x, y, d: t.figures((x, y), d / "file"), "figures folder .* is a file"),
+    (lambda t, x, y, d: t.fit(x, y, validation_split=0.2, validation_data=(x, y),
+                              run_dir=d, verbose=0),
+     "fit() got validation_split=0.2 and validation_data; pass one"),
 ])
 def test_bad_call_arguments_are_config_errors_before_anything_runs(task, tmp_path, call,
                                                                    message):
@@ -270,3 +273,10 @@ def test_crossentropy_against_numpy():
     assert float(smooth(y, PROBS)) == pytest.approx(expected, rel=1e-5)
     again = keras.losses.deserialize(keras.losses.serialize(smooth))
     assert float(again(y, PROBS)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_validation_split_that_leaves_no_rows_is_named(task, tmp_path):
+    x, y = good_xy()
+    with pytest.raises(vh.DataError, match=rf"validation_split=0.99 of {len(x)} images leaves "
+                                           rf"0 to train on"):
+        task.fit(x, y, validation_split=0.99, run_dir=tmp_path, verbose=0)
