@@ -28,12 +28,16 @@ def read_task_file(path: str | Path) -> dict[str, Any]:
             config = json.loads(z.read("config.json"))
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{str(path)!r} is not a .keras file: {exc}") from exc
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{str(path)!r} is not a .keras file: its config.json holds "
+                              f"a {type(config).__name__}, not a model config")
     if config.get("registered_name") != "visionhooks>TaskModel":
         raise CheckpointError(
             f"{str(path)!r} holds a {config.get('class_name')!r}, not a visionhooks task; "
             f"load it with keras.saving.load_model")
     inner = config.get("config")
-    if not isinstance(inner, dict) or not {"task_config", "info"} <= set(inner):
+    if not isinstance(inner, dict) or not {"task_config", "info"} <= set(inner) \
+            or not all(isinstance(inner[k], dict) for k in ("task_config", "info")):
         raise CheckpointError(f"{str(path)!r} claims to be a visionhooks task but lacks its "
                               f"task config; it was not written by Task.save")
     return inner

@@ -537,10 +537,15 @@ class Task:
         path = Path(path)
         if path.suffix != ".keras":
             raise ConfigError(f"a task file must end in .keras. Received: {str(path)!r}")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            raise ConfigError(f"{str(path)!r} is a folder; name the .keras file to write")
+        _folder(path.parent, "the task file's folder").mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.tmp.keras")
-        self.model.save(tmp)
-        tmp.replace(path)
+        try:
+            self.model.save(tmp)
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)  # after a failure: no stray partial file
         return path
 
 

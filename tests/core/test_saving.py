@@ -69,6 +69,13 @@ def test_save_needs_the_keras_suffix(saved, tmp_path):
     task, _ = saved
     with pytest.raises(ConfigError, match=r"must end in \.keras"):
         task.save(tmp_path / "task.h5")
+    (tmp_path / "folder.keras").mkdir()
+    with pytest.raises(ConfigError, match=r"folder\.keras' is a folder; name the \.keras file"):
+        task.save(tmp_path / "folder.keras")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match=r"file' is a file, not a folder"):
+        task.save(tmp_path / "file" / "task.keras")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder.keras"]  # no strays
 
 
 def test_missing_plugin_names_the_package_to_install(host, tmp_path):
@@ -132,11 +139,17 @@ def test_a_task_loads_after_another_plugin_registers_one_of_its_names(host, tmp_
                  resume=True, verbose=0)
 
 
-def test_a_file_claiming_to_be_a_task_without_its_config(tmp_path):
+@pytest.mark.parametrize("config, match", [
+    ('{"registered_name": "visionhooks>TaskModel", "config": {}}', "lacks its task config"),
+    ('{"registered_name": "visionhooks>TaskModel", "config": {"task_config": "x", '
+     '"info": {}}}', "lacks its task config"),
+    ('[1, 2]', "its config.json holds a list, not a model config"),
+])
+def test_a_file_claiming_to_be_a_task_without_its_config(tmp_path, config, match):
     path = tmp_path / "task.keras"
     with zipfile.ZipFile(path, "w") as z:
-        z.writestr("config.json", '{"registered_name": "visionhooks>TaskModel", "config": {}}')
-    with pytest.raises(CheckpointError, match="lacks its task config"):
+        z.writestr("config.json", config)
+    with pytest.raises(CheckpointError, match=match):
         vh.load(path)
 
 
