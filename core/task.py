@@ -23,7 +23,7 @@ from . import backend
 from .building import _SINGLE, _kind, build_augmenter, build_network, building_with, resolve
 from .composition import compose, resolve_info
 from .config import DataInfo, TaskConfig, parse_task_config, train_options
-from .datasets import LazySplit, rows_of
+from .datasets import LazySplit, Split, rows_of
 from .errors import ComponentError, ConfigError, DataError, IncompatibleComponentsError
 from .manager import Host
 from .manager import host as default_host
@@ -237,6 +237,9 @@ class Task:
                     raise DataError(f"{what}: a batch dict needs 'images' and {target!r}. "
                                     f"Received keys: {sorted(data)}")
                 data = (data["images"], data[target])
+            if hasattr(data, "ndim"):  # an array of images: two would unpack as (x, y)
+                raise DataError(f"{what}: images without targets; pass a split, an (x, y) "
+                                f"pair, a batch dict or y=...")
             try:
                 x, y = data
             except (TypeError, ValueError):
@@ -445,9 +448,14 @@ class Task:
 
     def predict(self, images: Any, *, batch_size: int | None = None, raw: bool = False) -> Any:
         """Postprocessed predictions (a dict of arrays); ``raw=True`` gives model outputs.
-        ``images`` is a batch (N, H, W, C) or a ``keras.utils.PyDataset`` of batches."""
+        ``images`` is a batch (N, H, W, C), a split (its images), a batch dict (its
+        ``images``) or a ``keras.utils.PyDataset`` of batches."""
         from .streaming import CheckedBatches, is_stream, refuse_arguments
 
+        if isinstance(images, Split):
+            images = images.x
+        elif isinstance(images, dict) and "images" in images:
+            images = images["images"]
         if isinstance(images, LazySplit):
             images = images.batches(train_options(self.config.train, "predict() arguments",
                                                   batch_size=batch_size).batch_size)

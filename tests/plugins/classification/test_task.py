@@ -280,3 +280,21 @@ def test_a_validation_split_that_leaves_no_rows_is_named(task, tmp_path):
     with pytest.raises(vh.DataError, match=rf"validation_split=0.99 of {len(x)} images leaves "
                                            rf"0 to train on"):
         task.fit(x, y, validation_split=0.99, run_dir=tmp_path, verbose=0)
+
+
+def test_images_without_targets_are_named_even_two_of_them(task):
+    """Two images used to unpack as (x, y): 'Received: shape=(28, 28, 1)'."""
+    x, _ = good_xy()
+    for n in (2, 4):
+        with pytest.raises(vh.DataError, match="evaluation data: images without targets; "
+                                               "pass a split, an \\(x, y\\) pair"):
+            task.evaluate(x[:n])
+
+
+def test_predict_takes_a_split_or_a_batch_dict_as_well(task):
+    from visionhooks.datasets import Split
+
+    x, y = good_xy()
+    expected = task.predict(x)["labels"]
+    np.testing.assert_array_equal(task.predict(Split(x, y))["labels"], expected)
+    np.testing.assert_array_equal(task.predict({"images": x, "labels": y})["labels"], expected)
