@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .errors import ConfigError
 
@@ -159,6 +159,14 @@ class TrainConfig(BaseModel):
                             "processes); auto does so when there are several")
     precision: Literal["float32", "mixed_bfloat16", "mixed_float16"] = Field(
         "float32", description="Keras dtype policy the model is built with")
+
+    @field_validator("epochs", "batch_size", "steps_per_execution", "keep_checkpoints",
+                     mode="before")
+    @classmethod
+    def _not_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # pydantic would take True as 1
+            raise ValueError(f"must be an integer, not {value!r}")
+        return value
 
 
 def train_options(train: TrainConfig, where: str, **given: Any) -> TrainConfig:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from visionhooks.config import ComponentConfig
 from visionhooks.datasets import StreamOptions
@@ -47,3 +47,9 @@ class ImageFolderConfig(StreamOptions):
     seed: int = 0
     extensions: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff",
                                    ".webp")
+
+    @field_validator("extensions")
+    @classmethod
+    def _suffixes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """As file suffixes compare: lower case with the dot (".PNG" and "png" mean .png)."""
+        return tuple("." + e.lower().lstrip(".") for e in value)

@@ -331,6 +331,15 @@ def test_images_whose_pixels_fit_no_range_are_named(tmp_path):
         load_folder(path=str(tmp_path), image_size=(6, 8), test_fraction=0.0)
 
 
+def test_image_folder_extensions_match_in_any_case_with_or_without_the_dot(tmp_path):
+    write_images(tmp_path / "cat", COLOURS["cat"], 2)
+    write_images(tmp_path / "dog", COLOURS["dog"], 2)
+    for ext in ([".PNG"], ["png"]):
+        data = load_folder(path=str(tmp_path), image_size=(4, 4), test_fraction=0.0,
+                           extensions=ext)
+        assert len(data.train) == 4
+
+
 def test_unreadable_image_is_named(tmp_path):
     write_images(tmp_path / "cat", COLOURS["cat"], 2)
     write_images(tmp_path / "dog", COLOURS["dog"], 2)
