@@ -135,9 +135,12 @@ class DetectionTask(TaskType):
             flat = scores.reshape(n, -1).argmax(1)
             pred, cls = np.divmod(flat, probs.shape[-1])
         else:
-            if not isinstance(target, dict) or "box" not in target:
+            if not isinstance(target, dict) or "box" not in target \
+                    or set(target) - {"box", "class"}:
                 raise DataError("a detection target is a dict {'box': [4 numbers], 'class': "
-                                "id} (or None for the top detection)")
+                                "id} (or None for the top detection)" + (
+                                    f". Received keys: {sorted(target)}"
+                                    if isinstance(target, dict) else ""))
             h, w, _ = self.info.input_shape
             try:
                 want = np.asarray(target["box"], np.float32)

@@ -69,6 +69,9 @@ class SegmentationTask(TaskType):
         pred = to_masks(outputs)
         n = pred.shape[0]
         c = self.info.num_classes
+        if isinstance(target, dict) and set(target) - {"class", "region"}:
+            raise DataError(f"a segmentation target is a class id or a dict with 'class' "
+                            f"and 'region'. Received keys: {sorted(target)}")
         t = target.get("class") if isinstance(target, dict) else target
         region = target.get("region") if isinstance(target, dict) else None
         if t is None:
@@ -81,7 +84,13 @@ class SegmentationTask(TaskType):
             region = pred == cls[:, None, None]
             empty = ~region.reshape(n, -1).any(1)
             region[empty] = True  # nothing predicted as the class: the whole image
-        region = np.asarray(region, np.float32)
+        try:
+            region = np.asarray(region, np.float32)
+        except (TypeError, ValueError):
+            raise DataError(f"target region must be a mask of numbers, (H, W) or (N, H, W). "
+                            f"Received: {region!r}") from None
+        if not np.isfinite(region).all():
+            raise DataError("target region holds NaN or infinite values")
         if region.ndim == 2:
             region = np.broadcast_to(region, (n, *region.shape))
         if region.shape != pred.shape:

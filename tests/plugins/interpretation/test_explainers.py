@@ -313,6 +313,9 @@ def test_detection_saliency_concentrates_inside_the_box(tmp_path):
     assert ious[by_gt["targets"]["predictor"][0]] == pytest.approx(ious.max())
     with pytest.raises(DataError, match="a detection target is a dict"):
         task.explain(xt[:1], "saliency", target=3)
+    with pytest.raises(DataError, match=r"a detection target is a dict.*Received keys: "
+                                        r"\['box', 'classs'\]"):
+        task.explain(xt[:1], "saliency", target={"box": [0.5, 0.5, 0.2, 0.2], "classs": 0})
     for box in ([0.5, 0.5], [0.5, 0.5, np.nan, 0.1], "abc"):
         with pytest.raises(DataError, match="target box must be 4 finite numbers"):
             task.explain(xt[:1], "saliency", target={"box": box})
@@ -336,6 +339,12 @@ def test_segmentation_region_targets():
         seg.explain(x, "saliency", target={"class": "building"})
     with pytest.raises(DataError, match="class id in 0..2 or a class name"):
         seg.explain(x, "saliency", target=7)
+    with pytest.raises(DataError, match=r"Received keys: \['klass'\]"):  # was ignored
+        seg.explain(x, "saliency", target={"klass": 1})
+    with pytest.raises(DataError, match="region must be a mask of numbers"):
+        seg.explain(x, "saliency", target={"class": 1, "region": "all"})
+    with pytest.raises(DataError, match="region holds NaN"):
+        seg.explain(x, "saliency", target={"class": 1, "region": np.full((16, 16), np.nan)})
 
 
 def test_image_grid_draws_uint8_images_as_their_floats(tmp_path):
