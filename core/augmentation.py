@@ -149,7 +149,11 @@ def _as_batch(batch: Any) -> dict[str, Any]:
         out = {"images": check_images(images, None)}
     n, h, w = out["images"].shape[:3]
     if "labels" in batch:
-        out["labels"] = np.asarray(batch["labels"])
+        labels = _integer_ids(np.asarray(batch["labels"]), "labels")
+        if labels.shape[:1] != (n,):
+            raise DataError(f"labels must hold one class id per image ({n}). Received: "
+                            f"shape={labels.shape}")
+        out["labels"] = labels
     if "segmentation_masks" in batch:
         m = np.asarray(batch["segmentation_masks"])
         if m.ndim == 4 and m.shape[-1] == 1:

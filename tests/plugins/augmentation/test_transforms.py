@@ -220,6 +220,14 @@ def test_bad_batches_and_specs_are_named():
                                        "labels": batch["bounding_boxes"]["labels"]}}
     with pytest.raises(DataError, match="boxes \\(N, M, 4\\)"):
         vh.augment(bad, ["flip"])
+    n = len(batch["images"])
+    with pytest.raises(DataError, match=rf"labels must hold one class id per image \({n}\)"):
+        vh.augment({"images": batch["images"], "labels": np.zeros(n + 1, int)}, ["flip"])
+    with pytest.raises(DataError, match="labels must be integer class ids. Received: dtype=<U"):
+        vh.augment({"images": batch["images"], "labels": np.array(["a"] * n)}, ["flip"])
+    ragged = {"boxes": [[[0.5, 0.5, 0.2, 0.2]]] + [[]] * (n - 1), "labels": [[0]] + [[]] * (n - 1)}
+    with pytest.raises(DataError, match="pad_targets"):
+        vh.augment({"images": batch["images"], "bounding_boxes": ragged}, ["flip"])
     with pytest.raises(ComponentNotFoundError, match="Did you mean 'rotate'"):
         vh.augment(batch, ["rotat"])
     with pytest.raises(ConfigError, match="max_degrees"):
