@@ -136,10 +136,14 @@ def load(name: str, **params: Any) -> Dataset:
     """Load a registered dataset by name with its parameters (validated by its config)."""
     from ..manager import host
 
-    dataset = host().component("dataset", name).build(params, None)
+    from ..errors import ComponentError
+
+    comp = host().component("dataset", name)
+    dataset = comp.build(params, None)
     if not isinstance(dataset, Dataset):
-        raise TypeError(f"dataset {name!r} must build a visionhooks.datasets.Dataset. "
-                        f"Received: {type(dataset).__name__}")
+        raise ComponentError(f"dataset {name!r} (plugin {comp.plugin!r}) must build a "
+                             f"visionhooks.datasets.Dataset. Received: "
+                             f"{type(dataset).__name__}")
     return dataset
 
 

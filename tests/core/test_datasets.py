@@ -459,3 +459,21 @@ def test_streamed_image_folder_errors_name_the_batch_and_the_empty_split(tmp_pat
         task.fit(lazy.train, epochs=1, batch_size=3, verbose=0, checkpoint=False)
     with pytest.raises(DataError, match=r"^evaluation data is empty \(no batches\)$"):
         task.evaluate(lazy.test)
+
+
+def test_a_dataset_factory_that_builds_something_else_is_named(global_host):
+    from visionhooks import manager
+    from visionhooks.errors import ComponentError
+
+    class DictData:
+        @vh.hookimpl
+        def register_datasets(self, register):
+            register("dict-data", lambda config, info: {"train": None})
+
+    host = manager.Host(autoload=False)
+    host.register_plugin(DictData(), name="dict-plugin")
+    global_host(host)
+    with pytest.raises(ComponentError, match=r"dataset 'dict-data' \(plugin 'dict-plugin'\) must "
+                                             r"build a visionhooks.datasets.Dataset. Received: "
+                                             r"dict"):
+        vh.datasets.load("dict-data")
