@@ -111,11 +111,9 @@ def build_pipeline(augment: Sequence[Any], info: DataInfo | None, *,
 
 
 def _float_images(batch: dict[str, Any]) -> dict[str, Any]:
-    import jax.numpy as jnp
+    from .keras_objects import float_images
 
-    if jnp.issubdtype(batch["images"].dtype, jnp.integer):
-        return {**batch, "images": batch["images"].astype(jnp.float32) / 255.0}
-    return batch
+    return {**batch, "images": float_images(batch["images"])}
 
 
 def train_augmenter(pipeline: Pipeline, task_type: Any):

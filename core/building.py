@@ -154,7 +154,7 @@ def build_network(task_config: dict[str, Any], info: dict[str, Any],
                           f"{exc}") from exc
     finally:
         keras.config.set_dtype_policy(previous)
-    if not isinstance(network, keras.layers.Layer):
+    if not isinstance(network, keras.Model):
         raise ComponentError(f"model {comp.name!r} (plugin {comp.plugin!r}) must build a "
                              f"keras.Model. Received: {type(network).__name__}")
     return network

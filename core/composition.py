@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from .config import DataInfo, TaskConfig
+from .config import DataInfo, TaskConfig, repeated
 from .errors import ConfigError, DataError, IncompatibleComponentsError
 from .manager import Host
 
@@ -49,6 +49,9 @@ def resolve_info(config: TaskConfig, host: Host, data: Any, input_shape: Sequenc
     if missing:
         raise ConfigError(f"cannot tell the task's {' and '.join(missing)}: pass data=..., "
                           f"or {', '.join(m + '=...' for m in missing)}")
+    twice = repeated(class_names or ())
+    if twice:
+        raise ConfigError(f"class_names must differ; named more than once: {twice}")
     try:
         return DataInfo(task=config.task.name, input_shape=tuple(values["input_shape"]),
                         num_classes=values["num_classes"],  # 2.5 is an error, not 2

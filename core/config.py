@@ -69,15 +69,19 @@ class DataInfo(BaseModel):
         elif len(self.class_names) != self.num_classes:
             raise ValueError(f"class_names has {len(self.class_names)} entries but "
                              f"num_classes={self.num_classes}")
-        twice = sorted({n for n in self.class_names if self.class_names.count(n) > 1})
-        if twice:
-            raise ValueError(f"class_names must differ; named more than once: {twice}")
         if self.box_format is not None and self.box_format not in BOX_FORMATS:
             raise ValueError(f"unknown box_format {self.box_format!r}; choose from "
                              f"{list(BOX_FORMATS)}")
         if any(d < 1 for d in self.input_shape):
             raise ValueError(f"input_shape must be positive. Received: {self.input_shape}")
         return self
+
+
+def repeated(names: Any) -> list[Any]:
+    """The names that occur more than once, sorted (class names must tell classes apart:
+    figures, results and explain targets name classes by them)."""
+    names = list(names)
+    return sorted({n for n in names if names.count(n) > 1})
 
 
 def plain(value: Any) -> Any:
@@ -115,6 +119,8 @@ class ComponentSpec(BaseModel):
             value = dict(value)
             name = value.pop("name", None)
             return {"name": name, "params": plain(value)}
+        if isinstance(value, dict) and isinstance(value.get("params"), dict):
+            return {**value, "params": plain(value["params"])}
         return value
 
     def dump(self) -> dict[str, Any]:

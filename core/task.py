@@ -110,8 +110,9 @@ class Task:
         self._compiled_for_evaluation = False  # by evaluate, before any fit: a 1-step schedule
 
     def _check_network(self, network: Any) -> None:
-        """The new network takes ``info.input_shape`` and gives the outputs the task type
-        reads: a mismatch is named now, not by a shape error inside ``fit``."""
+        """The new network takes ``info.input_shape`` and gives outputs the task type
+        reads (``TaskType.expected_output``): a mismatch is named now, not by a shape
+        error inside ``fit``."""
         keras = backend.keras()
         comp, shape = self.components["model"], tuple(self.info.input_shape)
         where = f"model {comp.name!r} (plugin {comp.plugin!r})"
@@ -119,16 +120,18 @@ class Task:
             out = network.compute_output_spec(keras.KerasTensor((None, *shape)))
         except Exception as exc:  # noqa: BLE001 - Keras raises several types here
             raise IncompatibleComponentsError(
-                f"{where} does not take images of input_shape={shape}: {exc}") from None
-        if isinstance(out, (list, tuple, dict)):
-            raise IncompatibleComponentsError(
-                f"{where} has several outputs; a {self.info.task} task reads one tensor")
-        expected = self.task_type.expected_output(tuple(out.shape[1:]))
+                f"{where} cannot be applied to images of input_shape={shape}: "
+                f"{type(exc).__name__}: {exc}") from None
+        specs = list(out.values()) if isinstance(out, dict) else (
+            list(out) if isinstance(out, (list, tuple)) else [out])
+        shapes = [tuple(s.shape[1:]) for s in specs]
+        got = shapes[0] if len(shapes) == 1 else shapes  # one output, even in a list
+        expected = self.task_type.expected_output(got)
         if expected is not None:
             raise IncompatibleComponentsError(
-                f"{where} outputs shape {tuple(out.shape[1:])} per image for "
-                f"input_shape={shape}, num_classes={self.info.num_classes}; a "
-                f"{self.info.task} task needs {expected}")
+                f"{where} outputs shape {got} per image for input_shape={shape}, "
+                f"num_classes={self.info.num_classes}; a {self.info.task} task needs "
+                f"{expected}")
 
     @contextlib.contextmanager
     def _distributed(self):
@@ -608,7 +611,12 @@ def _check_built(comp: Component, obj: Any, arity: int, expected: str,
         return
     try:
         inspect.signature(obj).bind(*[None] * arity)
-    except (TypeError, ValueError) as exc:
+    except ValueError:  # a callable without an inspectable signature (a builtin)
+        if callable(obj):
+            return
+        raise ComponentError(f"{comp.kind} {comp.name!r} (plugin {comp.plugin!r}) built "
+                             f"{obj!r}: a {comp.kind} factory returns {expected}") from None
+    except TypeError as exc:
         raise ComponentError(
             f"{comp.kind} {comp.name!r} (plugin {comp.plugin!r}) built {obj!r}: a "
             f"{comp.kind} factory returns {expected} ({exc})") from None

@@ -45,10 +45,11 @@ class TaskType:
     def name(self) -> str:
         return self.info.task
 
-    def expected_output(self, shape: tuple[int | None, ...]) -> str | None:
-        """None if a network's output ``shape`` per image (batch axis dropped) suits this
-        task type, else the shape it needs, in words (``compose`` names the model with
-        it). The default accepts any shape."""
+    def expected_output(self, shape: Any) -> str | None:
+        """None if a network's output ``shape`` per image suits this task type, else the
+        shape it needs, in words (``compose`` names the model with it). ``shape`` is a
+        tuple without the batch axis, or a list of them for a network with several
+        outputs. The default accepts anything."""
         return None
 
     def check_images(self, x: Any, keep_uint8: bool = False) -> np.ndarray:
@@ -165,9 +166,10 @@ def padded(a: Any, dtype: Any = None) -> np.ndarray:
     ``DataError`` saying how to pad them, not NumPy's "inhomogeneous shape"."""
     try:
         return np.asarray(a, dtype)
-    except ValueError as exc:
-        raise DataError(f"boxes and labels must be arrays (N, M, 4) and (N, M): {PAD_HINT} "
-                        f"({exc})") from None
+    except (TypeError, ValueError) as exc:
+        hint = f": {PAD_HINT}" if "inhomogeneous" in str(exc) else ""
+        raise DataError(f"boxes and labels must be arrays of numbers, (N, M, 4) and (N, M)"
+                        f"{hint} ({exc})") from None
 
 
 def not_whole(a: np.ndarray) -> np.ndarray:

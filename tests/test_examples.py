@@ -56,7 +56,9 @@ def test_streaming_example_trains_on_files_and_on_a_memory_map(tmp_path):
 
     results = load("streaming").main([str(tmp_path), "--quick"])
     assert set(results) == {"image-folder, streamed", "LazySplit over a memory map"}
-    assert all(0.0 <= a <= 1.0 for a in results.values())
+    assert all(a > 0.15 for a in results.values()), results  # chance is 0.1
     assert len(list((tmp_path / "digits" / "train").rglob("*.png"))) == 256
+    assert (tmp_path / "folder" / "checkpoints").is_dir()  # the runs stay under OUT
+    assert (tmp_path / "memmap" / "checkpoints").is_dir()
     task = vh.load(tmp_path / "streamed.keras")
     assert task.predict(np.zeros((2, 28, 28, 1), np.uint8))["labels"].shape == (2,)

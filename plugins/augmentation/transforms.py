@@ -143,9 +143,9 @@ class Zoom(Geometric):
 
 def as_float(x):
     """Images as float32 in [0, 1] (uint8 is scaled once, inside the compiled step)."""
-    if jnp.issubdtype(x.dtype, jnp.integer):
-        return x.astype(jnp.float32) / 255.0
-    return x
+    from visionhooks.keras_objects import float_images
+
+    return float_images(x)
 
 
 class Brightness:

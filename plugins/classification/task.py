@@ -21,9 +21,9 @@ class ClassificationTask(TaskType):
     prediction_keys = ("labels", "scores", "probabilities")
     min_classes = 2
 
-    def expected_output(self, shape: tuple[int | None, ...]) -> str | None:
+    def expected_output(self, shape: Any) -> str | None:
         c = self.info.num_classes
-        return None if tuple(shape) == (c,) else f"({c},): one score per class"
+        return None if shape == (c,) else f"one output of shape ({c},): one score per class"
 
     def check_targets(self, y: Any, n: int) -> np.ndarray:
         """Integer labels in [0, num_classes); (N, 1) is flattened, one-hot is decoded."""

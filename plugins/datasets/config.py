@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
@@ -33,6 +33,28 @@ class MNISTConfig(ComponentConfig):
             raise ValueError(f"full=false asks for the bundled sample, so path={self.path!r} "
                              f"would be ignored; drop one of them")
         return self
+
+
+class MNISTSource(ComponentConfig):
+    """Where a dataset made of MNIST digits finds them (as the ``mnist`` dataset does): a
+    base for its config."""
+
+    path: str | None = Field(None, description=(
+        "MNIST file (Keras' mnist.npz layout) or a folder holding one, as `--data-path` "
+        "sets it; `mnist_path` is its older name"))
+    full: bool | None = Field(None, description=(
+        "True: the full set or an error; False: the bundled sample; None: the full set "
+        "when found, else the sample with a warning"))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "mnist_path" in data:  # path, when given, wins
+            data = dict(data)
+            old = data.pop("mnist_path")
+            if data.get("path") is None:
+                data["path"] = old
+        return data
 
 
 class ImageFolderConfig(StreamOptions):

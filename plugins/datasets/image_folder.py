@@ -22,27 +22,22 @@ def _files(folder: Path, exts: tuple[str, ...]) -> list[Path]:
 
 
 def eight_bit(im: Any, path: Path) -> Any:
-    """A Pillow image of more than 8 bits per pixel (16-bit PNGs open as ``I;16``, 32-bit
-    integer or float TIFFs as ``I`` or ``F``) as 8-bit ``L``, scaled: Pillow's own
-    ``convert`` clips such pixels at 255, so a 16-bit image came out white. ``I;16`` is
-    0-65535; ``I`` and ``F`` are taken as 0-255 when they fit, else as 0-65535 (``F``
-    within [0, 1] as 0-1); anything else is an error naming the range."""
+    """A Pillow image of more than 8 bits per pixel as 8-bit ``L``, scaled by its mode
+    (the same for every image of a dataset): integer modes (``I;16``: 16-bit PNGs, ``I``:
+    32-bit TIFFs) as 0-65535, float ``F`` as 0-1. Pillow's own ``convert`` clips such
+    pixels at 255, so a 16-bit image came out white. Pixels outside the mode's range are
+    an error naming them."""
     if im.mode not in ("I", "F") and not im.mode.startswith("I;16"):
         return im
     from PIL import Image
 
     a = np.asarray(im, dtype=np.float64)
+    top = 1.0 if im.mode == "F" else 65535.0
     lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
-    if not np.isfinite(a).all() or lo < 0 or hi > 65535:
-        raise DataError(f"cannot read image {path}: {im.mode} pixels span [{lo:g}, {hi:g}], "
-                        f"not 0-255 or 0-65535")
-    if im.mode.startswith("I;16") or hi > 255:
-        scale = 255 / 65535
-    elif im.mode == "F" and hi <= 1:
-        scale = 255.0
-    else:
-        scale = 1.0
-    return Image.fromarray(np.round(a * scale).astype(np.uint8), "L")
+    if not np.isfinite(a).all() or lo < 0 or hi > top:
+        raise DataError(f"cannot read image {path}: {im.mode} pixels span [{lo:g}, {hi:g}]; "
+                        f"read as 0-{top:g}, they must lie within it")
+    return Image.fromarray(np.round(a * (255.0 / top)).astype(np.uint8), "L")
 
 
 def read_image(path: Path, size: tuple[int, int], mode: str) -> np.ndarray:

@@ -132,15 +132,27 @@ def pad_targets(boxes: Any, labels: Any, max_boxes: int | None = None) -> dict[s
     ``{"boxes": (N, M, 4) float32, "labels": (N, M) int32}`` with label -1 for padding;
     ``M`` is ``max_boxes`` or the most boxes of one image."""
     from visionhooks import DataError
+    from visionhooks.tasktype import not_whole
 
     if len(boxes) != len(labels):
         raise DataError(f"boxes for {len(boxes)} images but labels for {len(labels)}")
-    per = [np.asarray(b, np.float32).reshape(-1, 4) if len(b) else np.zeros((0, 4), np.float32)
-           for b in boxes]
-    ids = [np.asarray(lab).reshape(-1) for lab in labels]
-    for i, (b, lab) in enumerate(zip(per, ids)):
-        if len(b) != len(lab):
-            raise DataError(f"image {i}: {len(b)} boxes but {len(lab)} labels")
+    per, ids = [], []
+    for i, (b, lab) in enumerate(zip(boxes, labels)):
+        try:
+            b = np.asarray(b, np.float32).reshape(-1, 4) if len(b) == 0 else np.asarray(
+                b, np.float32)
+            lab = np.asarray(lab)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"image {i}: boxes and labels must be numbers ({exc})") from None
+        if b.ndim != 2 or b.shape[1] != 4:
+            raise DataError(f"image {i}: boxes must be (k, 4). Received: shape={b.shape}")
+        if lab.shape != (len(b),):
+            raise DataError(f"image {i}: {len(b)} boxes but labels of shape {lab.shape}")
+        if lab.size and (not np.issubdtype(lab.dtype, np.number) or not_whole(lab).any()):
+            raise DataError(f"image {i}: labels must be integer class ids. Received: "
+                            f"{lab.tolist()}")
+        per.append(b)
+        ids.append(lab)
     most = max((len(b) for b in per), default=0)
     m = most if max_boxes is None else int(max_boxes)
     if most > m:

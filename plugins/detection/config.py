@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Literal, Union
 
-from pydantic import AliasChoices, Field, PositiveInt, field_validator, model_validator
+from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from visionhooks import ComponentConfig
 from visionhooks.datasets import StreamOptions
+from visionhooks.plugins.datasets.config import MNISTSource
 
 Anchor = tuple[float, float]
 
@@ -98,7 +99,7 @@ class MeanAPConfig(ComponentConfig):
     max_detections: int = Field(100, ge=1)
 
 
-class MNISTDetectionConfig(ComponentConfig):
+class MNISTDetectionConfig(MNISTSource):
     """Synthetic scenes of real MNIST digits pasted at random positions and scales."""
 
     image_size: int = Field(96, ge=32)
@@ -110,11 +111,6 @@ class MNISTDetectionConfig(ComponentConfig):
     test_scenes: int = Field(2000, ge=1)
     max_overlap: float = Field(1.0, ge=0, le=1, description="max IoU between two boxes")
     seed: int = 0
-    path: str | None = Field(
-        None, validation_alias=AliasChoices("path", "mnist_path"),
-        description="MNIST file (Keras' mnist.npz layout), as `--data-path` sets it; "
-                    "`mnist_path` is its older name")
-    full: bool | None = None
 
     @model_validator(mode="after")
     def _ranges(self) -> "MNISTDetectionConfig":

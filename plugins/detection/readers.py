@@ -33,6 +33,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from visionhooks import DataError, DataInfo, DatasetNotFoundError
+from visionhooks.config import repeated
 from visionhooks.datasets import Dataset, LazySplit, Split
 from visionhooks.plugins.datasets.image_folder import eight_bit
 
@@ -342,7 +343,7 @@ def build_coco(config: COCOConfig, info: Any = None) -> Dataset:
         raise DataError(f"{path}: no categories")
     if len(index) != len(cats):
         raise DataError(f"{path}: category ids are not unique")
-    twice = sorted({c for c in classes if classes.count(c) > 1})
+    twice = repeated(classes)
     if twice:  # class names are how figures, results and explain targets name a class
         raise DataError(f"{path}: category names are not unique: {twice}")
     items: dict[Any, _Item] = {}

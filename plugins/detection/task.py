@@ -45,14 +45,13 @@ class DetectionTask(TaskType):
     def box_format(self) -> str:
         return self.info.box_format or DEFAULT_FORMAT
 
-    def expected_output(self, shape: tuple[int | None, ...]) -> str | None:
+    def expected_output(self, shape: Any) -> str | None:
         c = self.info.num_classes
-        shape = tuple(shape)
-        if len(shape) == 3 and shape[0] == shape[1] and shape[0] \
-                and shape[2] and shape[2] > c and (shape[2] - c) % 5 == 0:
+        if isinstance(shape, tuple) and len(shape) == 3 and all(shape) \
+                and shape[2] > c and (shape[2] - c) % 5 == 0:
             return None
-        return (f"(S, S, B·5 + {c}): per grid cell, B boxes (x, y, w, h, confidence) and "
-                f"{c} class probabilities")
+        return (f"one output of shape (S_rows, S_cols, B·5 + {c}): per grid cell, B boxes "
+                f"(x, y, w, h, confidence) and {c} class probabilities")
 
     def check_targets(self, y: Any, n: int) -> dict[str, np.ndarray]:
         if not isinstance(y, dict) or not {"boxes", "labels"} <= set(y):

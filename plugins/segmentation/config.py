@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, PositiveInt, model_validator
+from pydantic import Field, PositiveInt, model_validator
 
 from visionhooks import ComponentConfig
 from visionhooks.datasets import StreamOptions
+from visionhooks.plugins.datasets.config import MNISTSource
 
 
 class SegmentationTaskConfig(ComponentConfig):
@@ -80,7 +81,7 @@ class ShapesConfig(ComponentConfig):
         return self
 
 
-class MNISTSegmentationConfig(ComponentConfig):
+class MNISTSegmentationConfig(MNISTSource):
     """Real MNIST digits on a canvas; masks labelled by digit class + 1 (0 = background:
     11 classes)."""
 
@@ -90,11 +91,6 @@ class MNISTSegmentationConfig(ComponentConfig):
     train_images: int = Field(4000, ge=1)
     test_images: int = Field(400, ge=1)
     seed: int = 0
-    path: str | None = Field(
-        None, validation_alias=AliasChoices("path", "mnist_path"),
-        description="MNIST file (Keras' mnist.npz layout), as `--data-path` sets it; "
-                    "`mnist_path` is its older name")
-    full: bool | None = None
 
 
 class MaskFolderConfig(StreamOptions):

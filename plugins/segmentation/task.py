@@ -22,12 +22,12 @@ class SegmentationTask(TaskType):
     prediction_keys = ("masks", "probabilities")
     min_classes = 2  # binary is the 2-class case
 
-    def expected_output(self, shape: tuple[int | None, ...]) -> str | None:
+    def expected_output(self, shape: Any) -> str | None:
         h, w, _ = self.info.input_shape
         c = self.info.num_classes
         ok = ((h, w, c),) + (((h, w, 1),) if c == 2 else ())
-        return None if tuple(shape) in ok else (
-            f"({h}, {w}, {c}): one score per class and pixel"
+        return None if shape in ok else (
+            f"one output of shape ({h}, {w}, {c}): one score per class and pixel"
             + (" (or (…, 1): one sigmoid channel for 2 classes)" if c == 2 else ""))
 
     def check_targets(self, y: Any, n: int) -> np.ndarray:

@@ -305,29 +305,31 @@ def test_image_folder_feeds_a_task(tmp_path):
     assert pred["labels"].shape == (2,) and pred["probabilities"].shape == (2, 2)
 
 
-@pytest.mark.parametrize("pixels, expected", [
-    (np.full((6, 8), 32896, np.uint16), 128),           # 16-bit PNG (I;16): 0-65535
-    (np.full((6, 8), 200, np.int32), 200),              # 32-bit I holding 8-bit values
-    (np.full((6, 8), 0.5, np.float32), 128),            # F in [0, 1]
+@pytest.mark.parametrize("dtype, top, suffix", [
+    (np.uint16, 65535, ".png"),   # 16-bit PNG (I;16)
+    (np.int32, 65535, ".tif"),    # 32-bit integer TIFF (I)
+    (np.float32, 1.0, ".tif"),    # float TIFF (F)
 ])
-def test_images_of_more_than_8_bits_are_scaled_not_clipped_white(tmp_path, pixels,
-                                                                  expected):
-    """Pillow's convert("L") clips such pixels at 255: a 16-bit image read as all white."""
-    suffix = ".png" if pixels.dtype == np.uint16 else ".tif"
-    for name in ("a", "b"):
+def test_images_of_more_than_8_bits_are_scaled_by_mode_not_clipped_white(tmp_path, dtype,
+                                                                          top, suffix):
+    """Pillow's convert("L") clips such pixels at 255: a 16-bit image read as all white.
+    The scale follows the mode, so a dark and a bright image keep their ratio."""
+    for name, level in (("a", 0.2), ("b", 0.8)):
         (tmp_path / name).mkdir()
+        pixels = np.full((6, 8), level * top).astype(dtype)
         Image.fromarray(pixels).save(tmp_path / name / f"x{suffix}")
-    x = load_folder(path=str(tmp_path), image_size=(6, 8), color_mode="grayscale",
-                    test_fraction=0.0).train.x
-    assert np.all(x == expected), np.unique(x)
+    data = load_folder(path=str(tmp_path), image_size=(6, 8), color_mode="grayscale",
+                       test_fraction=0.0)
+    by_class = {int(c): np.unique(data.train.x[data.train.y == c]) for c in (0, 1)}
+    assert by_class == {0: [51], 1: [204]}, by_class
 
 
 def test_images_whose_pixels_fit_no_range_are_named(tmp_path):
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
         Image.fromarray(np.full((6, 8), -3.0, np.float32)).save(tmp_path / name / "x.tif")
-    with pytest.raises(DataError, match=r"x.tif: F pixels span \[-3, -3\], not 0-255 or "
-                                        r"0-65535"):
+    with pytest.raises(DataError, match=r"x.tif: F pixels span \[-3, -3\]; read as 0-1, "
+                                        r"they must lie within it"):
         load_folder(path=str(tmp_path), image_size=(6, 8), test_fraction=0.0)
 
 

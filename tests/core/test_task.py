@@ -161,7 +161,27 @@ class BrokenParts:
                     keras.layers.Flatten()(i)))
             return build
 
+        def listed(n):
+            def build(config, info):
+                i = keras.Input(info.input_shape)
+                out = keras.layers.Dense(info.num_classes)(keras.layers.Flatten()(i))
+                return keras.Model(i, [out] * n)
+            return build
+
         register("seven-out", dense(7, None), tasks=("classification",))
+        register("one-in-a-list", listed(1), tasks=("classification",))
+        register("two-out", listed(2), tasks=("classification",))
+
+        def wide_grid(config, info):  # a 2 × 4 grid of one box each
+            i = keras.Input(info.input_shape)
+            d = 5 + info.num_classes
+            x = keras.layers.Dense(2 * 4 * d)(keras.layers.Flatten()(i))
+            return keras.Model(i, keras.layers.Reshape((2, 4, d))(x))
+
+        class AnchorsConfig(vh.ComponentConfig):  # the detection task fills in anchors
+            anchors: list | None = None
+
+        register("wide-grid", wide_grid, config=AnchorsConfig, tasks=("detection",))
         register("fixed-in", dense(None, (5, 5, 1)), tasks=("classification",))
         register("no-model", lambda config, info: None, tasks=("classification",))
 
@@ -177,9 +197,13 @@ class BrokenParts:
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"model": "seven-out"}, IncompatibleComponentsError,
      r"model 'seven-out' \(plugin 'broken'\) outputs shape \(7,\) per image for "
-     r"input_shape=\(8, 8, 1\), num_classes=3; a classification task needs \(3,\)"),
+     r"input_shape=\(8, 8, 1\), num_classes=3; a classification task needs one output "
+     r"of shape \(3,\)"),
     ({"model": "fixed-in"}, IncompatibleComponentsError,
-     r"model 'fixed-in' \(plugin 'broken'\) does not take images of input_shape=\(8, 8, 1\)"),
+     r"model 'fixed-in' \(plugin 'broken'\) cannot be applied to images of "
+     r"input_shape=\(8, 8, 1\)"),
+    ({"model": "two-out"}, IncompatibleComponentsError,
+     r"outputs shape \[\(3,\), \(3,\)\] per image .* needs one output of shape \(3,\)"),
     ({"model": "no-model"}, vh.errors.ComponentError,
      r"model 'no-model' \(plugin 'broken'\) must build a keras.Model. Received: NoneType"),
     ({"model": "mlp", "postprocess": "number-post"}, vh.errors.ComponentError,
@@ -192,6 +216,15 @@ def test_factories_that_build_the_wrong_thing_are_named_at_compose(host, kwargs,
     with pytest.raises(error, match=message):
         vh.compose(task="classification", input_shape=(8, 8, 1), num_classes=3, host=host,
                    **kwargs)
+
+
+def test_one_output_in_a_list_and_non_square_detection_grids_are_fine(host):
+    host.register_plugin(BrokenParts(), name="broken")
+    vh.compose(task="classification", model="one-in-a-list", input_shape=(8, 8, 1),
+               num_classes=3, host=host)
+    task = vh.compose(task="detection", model="wide-grid", input_shape=(16, 32, 1),
+                      num_classes=2, loss="yolo", host=host)
+    assert task.network.output_shape == (None, 2, 4, 7)
 
 
 def test_a_loss_factory_returning_none_is_named_before_training(host):

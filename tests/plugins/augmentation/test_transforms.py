@@ -177,7 +177,8 @@ def test_uint8_images_are_converted_at_the_edge():
 
 
 class Invert:
-    """The plugin guide's third-party augmentation: it relies on float32 in [0, 1]."""
+    """The plugin guide's third-party augmentation: it relies on float32 in [0, 1]; and a
+    step that declares it takes bytes."""
 
     @vh.hookimpl
     def register_augmentations(self, register):
@@ -186,7 +187,16 @@ class Invert:
                 seen.append(batch["images"].dtype)
                 return {**batch, "images": 1.0 - batch["images"]}
             return invert
+
+        class Bytes:
+            accepts_uint8 = True
+
+            def __call__(self, batch, key):
+                seen.append(batch["images"].dtype)
+                return batch
+
         register("invert-all", build)
+        register("bytes", lambda config, info: Bytes())
 
 
 seen: list = []
@@ -202,6 +212,10 @@ def test_uint8_reaches_only_the_steps_that_declare_they_take_it(host):
     seen.clear()
     out = vh.augment(u8, ["invert-all"], host=host)  # first step: converted before it
     assert [str(d) for d in seen] == ["float32"]
+    np.testing.assert_allclose(out["images"], 1.0 - u8 / 255.0, atol=1e-6)
+    seen.clear()
+    out = vh.augment(u8, ["bytes", "invert-all"], host=host)
+    assert [str(d) for d in seen] == ["uint8", "float32"]
     np.testing.assert_allclose(out["images"], 1.0 - u8 / 255.0, atol=1e-6)
 
 

@@ -182,7 +182,7 @@ def test_predict_rejects_bad_images(task):
 def test_data_must_be_a_split_or_a_pair(task, mnist_small):
     with pytest.raises(DataError, match="pass a split"):
         task.fit(mnist_small, epochs=1, verbose=0)
-    with pytest.raises(DataError, match="must be a split or an .x, y. pair"):
+    with pytest.raises(DataError, match="images without targets; pass a split, an .x, y. pair"):
         task.fit(np.zeros((4, 28, 28, 1)), epochs=1, verbose=0)
 
 
@@ -300,3 +300,13 @@ def test_predict_takes_a_split_or_a_batch_dict_as_well(task):
     expected = task.predict(x)["labels"]
     np.testing.assert_array_equal(task.predict(Split(x, y))["labels"], expected)
     np.testing.assert_array_equal(task.predict({"images": x, "labels": y})["labels"], expected)
+
+
+def test_epoch_steps_follow_keras_validation_split_rule(task):
+    """Keras trains on the first floor(n·(1 − split)) rows: 7 of 10 at 0.25 (was 8, so
+    the LR schedule counted a step per epoch that never ran)."""
+    from visionhooks.inputs import fit_inputs
+
+    x, y = good_xy(10)
+    inputs, steps = fit_inputs(task, x, y, None, 1, 0.25, 1, 0.25)
+    assert steps == 7 and inputs["validation_split"] == 0.25

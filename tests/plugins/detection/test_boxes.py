@@ -82,5 +82,10 @@ def test_pad_targets_pads_per_image_lists_with_label_minus_one():
     assert pad_targets([[[0, 0, 1, 1]]], [[0]], max_boxes=4)["labels"].shape == (1, 4)
     with pytest.raises(DataError, match="an image has 2 boxes, more than max_boxes=1"):
         pad_targets([[[0, 0, 1, 1], [0, 0, 1, 1]]], [[0, 1]], max_boxes=1)
-    with pytest.raises(DataError, match="image 0: 1 boxes but 2 labels"):
+    with pytest.raises(DataError, match=r"image 0: 1 boxes but labels of shape \(2,\)"):
         pad_targets([[[0, 0, 1, 1]]], [[0, 1]])
+    with pytest.raises(DataError, match=r"image 0: boxes must be \(k, 4\). Received: "
+                                        r"shape=\(1, 8\)"):  # not two boxes
+        pad_targets([[[0, 0, 1, 1, 0, 0, 1, 1]]], [[0, 1]])
+    with pytest.raises(DataError, match="image 0: labels must be integer class ids"):
+        pad_targets([[[0, 0, 1, 1]]], [[1.7]])

@@ -210,10 +210,12 @@ def test_resize_matches_pillow_bilinear():
             np.testing.assert_allclose(ours[k], np.clip(pil, 0, 1), atol=1e-5)
 
 
-@pytest.mark.parametrize("field", ["path", "mnist_path"])  # --data-path sets data.path
-def test_mnist_path_passes_through(tmp_path, field):
-    with pytest.raises(DatasetNotFoundError, match="nowhere.npz"):
-        scenes.build(cfg(full=None, **{field: str(tmp_path / "nowhere.npz")}))
+@pytest.mark.parametrize("fields", [("path",), ("mnist_path",), ("mnist_path", "path")])
+def test_mnist_path_passes_through(tmp_path, fields):
+    """--data-path sets data.path, also beside a config's older mnist_path: path wins."""
+    params = {f: str(tmp_path / f"{f}.npz") for f in fields}
+    with pytest.raises(DatasetNotFoundError, match=f"{fields[-1]}.npz"):
+        scenes.build(cfg(full=None, **params))
 
 
 def test_real_mnist_when_available():

@@ -74,7 +74,8 @@ def test_bad_boxes_are_named_by_image_and_box(toy_detection):
     cases.append(({**good, "labels": good["labels"].astype(str)}, "Received: dtype=<U"))
     ragged = {"boxes": [[[0.5, 0.5, 0.2, 0.2]]] * 3 + [[[0.5, 0.5, 0.2, 0.2]] * 2],
               "labels": [[1]] * 3 + [[0, 1]]}
-    cases.append((ragged, r"must be arrays \(N, M, 4\) and \(N, M\): pad every image .*"
+    cases.append((ragged, r"must be arrays of numbers, \(N, M, 4\) and \(N, M\): pad every "
+                          r"image .*"
                           r"pad_targets\(boxes, labels\)"))
     for y, message in cases:
         with pytest.raises(vh.DataError, match=message):
