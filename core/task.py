@@ -23,8 +23,9 @@ from . import backend
 from .building import _SINGLE, _kind, build_augmenter, build_network, building_with, resolve
 from .composition import compose, resolve_info
 from .config import DataInfo, TaskConfig, parse_task_config, train_options
+from .contracts import check_built, check_metric, check_network, check_serves
 from .datasets import LazySplit, Split, rows_of
-from .errors import ComponentError, ConfigError, DataError, IncompatibleComponentsError
+from .errors import ConfigError, DataError, IncompatibleComponentsError
 from .manager import Host
 from .manager import host as default_host
 from .registry import Component
@@ -87,7 +88,7 @@ class Task:
 
         check_augmentations(self.augment_components, self.task_type.target, config.task.name)
         self.postprocessor = self.components["postprocess"].build(config.postprocess.params, info)
-        _check_built(self.components["postprocess"], self.postprocessor, 1,
+        check_built(self.components["postprocess"], self.postprocessor, 1,
                      "a callable post(outputs) -> dict of arrays")
         keras = backend.keras()
         if model is None:  # a new task (a loaded one keeps what it was saved with)
@@ -103,35 +104,12 @@ class Task:
                 model = TaskModel(self._resolved_config().dump(), info.model_dump(mode="json"),
                                   self.provenance(),
                                   name=f"{config.task.name}_{config.model.name}")
-            self._check_network(model.network)
+            check_network(model.network, self.components["model"], self.task_type,
+                          self.info)
         self.model = model
         self.run_dir: Path | None = None
         self._schedule_epochs: int | None = None  # epochs the LR schedule was built for
         self._compiled_for_evaluation = False  # by evaluate, before any fit: a 1-step schedule
-
-    def _check_network(self, network: Any) -> None:
-        """The new network takes ``info.input_shape`` and gives outputs the task type
-        reads (``TaskType.expected_output``): a mismatch is named now, not by a shape
-        error inside ``fit``."""
-        keras = backend.keras()
-        comp, shape = self.components["model"], tuple(self.info.input_shape)
-        where = f"model {comp.name!r} (plugin {comp.plugin!r})"
-        try:
-            out = network.compute_output_spec(keras.KerasTensor((None, *shape)))
-        except Exception as exc:  # noqa: BLE001 - Keras raises several types here
-            raise IncompatibleComponentsError(
-                f"{where} cannot be applied to images of input_shape={shape}: "
-                f"{type(exc).__name__}: {exc}") from None
-        specs = list(out.values()) if isinstance(out, dict) else (
-            list(out) if isinstance(out, (list, tuple)) else [out])
-        shapes = [tuple(s.shape[1:]) for s in specs]
-        got = shapes[0] if len(shapes) == 1 else shapes  # one output, even in a list
-        expected = self.task_type.expected_output(got)
-        if expected is not None:
-            raise IncompatibleComponentsError(
-                f"{where} outputs shape {got} per image for input_shape={shape}, "
-                f"num_classes={self.info.num_classes}; a {self.info.task} task needs "
-                f"{expected}")
 
     @contextlib.contextmanager
     def _distributed(self):
@@ -165,7 +143,7 @@ class Task:
         host = host or default_host()
         task_cls = host.component("task", config.task.name).resolve_factory()
         # before the task type completes the model's parameters for itself (anchors)
-        _check_serves(host.component("model", config.model.name), config.task.name, host)
+        check_serves(host.component("model", config.model.name), config.task.name, host)
         complete = getattr(task_cls, "complete_config", None)
         if complete is not None:
             config = parse_task_config(complete(config.dump(), data))
@@ -205,7 +183,7 @@ class Task:
     def _check_compatible(self) -> None:
         for comp in [*self.components.values(), *self.metric_components,
                      *self.augment_components]:
-            _check_serves(comp, self.config.task.name, self.host)
+            check_serves(comp, self.config.task.name, self.host)
 
     # -- properties ---------------------------------------------------------------
 
@@ -264,7 +242,7 @@ class Task:
 
         with self._distributed():  # optimizer and metric variables live where the model does
             loss = self.components["loss"].build(self.config.loss.params, self.info)
-            _check_built(self.components["loss"], loss, 2,
+            check_built(self.components["loss"], loss, 2,
                          "a keras.losses.Loss or a function of (y_true, y_pred)",
                          backend.keras().losses.Loss)
             metrics = [m for m in self._build_metrics() if not isinstance(m, Evaluator)]
@@ -277,7 +255,7 @@ class Task:
         built = [c.build(s.params, self.info)
                  for c, s in zip(self.metric_components, self.metric_specs)]
         for comp, metric in zip(self.metric_components, built):
-            _check_metric(comp, metric)
+            check_metric(comp, metric)
         return built
 
     def fit(self, data: Any, y: Any = None, *, epochs: int | None = None,
@@ -492,7 +470,7 @@ class Task:
             The explainer's dict of NumPy arrays (e.g. ``maps`` for saliency).
         """
         comp = self.host.component("explainer", method)
-        _check_serves(comp, self.config.task.name, self.host)
+        check_serves(comp, self.config.task.name, self.host)
         out = None if figures_dir is None else _folder(figures_dir, "figures folder")
         if images is None and comp.metadata.get("needs_images"):
             free = sorted(c.name for c in self.host.registry.all("explainer")
@@ -574,52 +552,6 @@ def _callback_list(callbacks: Any) -> list[Any]:
         raise ConfigError(f"callbacks must be keras.callbacks.Callback objects (one or a "
                           f"list). Received: {callbacks!r}")
     return items
-
-
-def _names_for(host: Host, kind: str, task: str) -> list[str]:
-    return sorted(c.name for c in host.registry.all(kind) if c.tasks is None or task in c.tasks)
-
-
-def _check_serves(comp: Component, task: str, host: Host) -> None:
-    """Raise unless component ``comp`` serves task type ``task``."""
-    if comp.kind != "task" and comp.tasks is not None and task not in comp.tasks:
-        raise IncompatibleComponentsError(
-            f"{comp.kind} {comp.name!r} (plugin {comp.plugin!r}) serves task types "
-            f"{list(comp.tasks)}, not {task!r}. Registered "
-            f"{comp.kind + ('es' if comp.kind.endswith('s') else 's')} for {task!r}: "
-            f"{_names_for(host, comp.kind, task)}")
-
-
-def _check_metric(comp: Component, metric: Any) -> None:
-    """A metric factory's result is a ``keras.metrics.Metric``, an ``Evaluator``, a
-    function of ``(y_true, y_pred)`` or a name Keras knows (``"accuracy"``); anything else
-    would fail inside ``fit`` unnamed."""
-    keras = backend.keras()
-    _check_built(comp, metric, 2, "a keras.metrics.Metric, a visionhooks.Evaluator, a "
-                 "function of (y_true, y_pred) or a Keras metric name",
-                 (keras.metrics.Metric, Evaluator, str))
-
-
-def _check_built(comp: Component, obj: Any, arity: int, expected: str,
-                 types: Any = ()) -> None:
-    """``obj``, what ``comp``'s factory built, is one of ``types`` or a function taking
-    ``arity`` arguments; else a ``ComponentError`` naming the component and what its
-    kind's factory returns (a loss factory returning None would train on a loss of 0)."""
-    import inspect
-
-    if types and isinstance(obj, types):
-        return
-    try:
-        inspect.signature(obj).bind(*[None] * arity)
-    except ValueError:  # a callable without an inspectable signature (a builtin)
-        if callable(obj):
-            return
-        raise ComponentError(f"{comp.kind} {comp.name!r} (plugin {comp.plugin!r}) built "
-                             f"{obj!r}: a {comp.kind} factory returns {expected}") from None
-    except TypeError as exc:
-        raise ComponentError(
-            f"{comp.kind} {comp.name!r} (plugin {comp.plugin!r}) built {obj!r}: a "
-            f"{comp.kind} factory returns {expected} ({exc})") from None
 
 
 def _folder(path: str | Path, what: str) -> Path:
