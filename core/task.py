@@ -242,9 +242,9 @@ class Task:
 
         with self._distributed():  # optimizer and metric variables live where the model does
             loss = self.components["loss"].build(self.config.loss.params, self.info)
-            check_built(self.components["loss"], loss, 2,
-                         "a keras.losses.Loss or a function of (y_true, y_pred)",
-                         backend.keras().losses.Loss)
+            check_built(self.components["loss"], loss, 2, "a keras.losses.Loss, a function "
+                        "of (y_true, y_pred) or a Keras loss name",
+                        (backend.keras().losses.Loss, str))
             metrics = [m for m in self._build_metrics() if not isinstance(m, Evaluator)]
             self.model.compile(optimizer=build_optimizer(self.config.optimizer,
                                                          steps_per_epoch, epochs),
