@@ -69,6 +69,9 @@ class ImageFolderConfig(StreamOptions):
     seed: int = 0
     extensions: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff",
                                    ".webp")
+    check_files: bool = Field(True, description=(
+        "with stream: open every file's header at load (no pixels decoded), so that a file "
+        "that is not an image fails now, not in the middle of training"))
 
     @field_validator("extensions")
     @classmethod

@@ -76,6 +76,8 @@ def _split(files: np.ndarray, labels: np.ndarray, cfg: ImageFolderConfig) -> Spl
     if cfg.stream:
         order = np.random.default_rng(cfg.seed).permutation(len(files))
         files, labels = files[order], labels[order]
+        if cfg.check_files:
+            _check_headers(files)
 
     def read(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         images = [read_image(f, cfg.image_size, cfg.color_mode) for f in files[rows]]
@@ -84,6 +86,20 @@ def _split(files: np.ndarray, labels: np.ndarray, cfg: ImageFolderConfig) -> Spl
     if cfg.stream:
         return LazySplit(len(files), read, workers=cfg.workers)
     return Split(*read(np.arange(len(files))))
+
+
+def _check_headers(files: np.ndarray) -> None:
+    """Open every file's header (Pillow decodes nothing until asked): a file that is not
+    an image is named at load. A truncated image still fails where it is decoded."""
+    from PIL import Image, UnidentifiedImageError
+
+    for f in files:
+        try:
+            with Image.open(f):
+                pass
+        except (UnidentifiedImageError, OSError) as exc:
+            raise DataError(f"cannot read image {f}: {exc} (found while checking the "
+                            f"streamed files; check_files = false skips this)") from exc
 
 
 def build(config: ImageFolderConfig, info: None = None) -> Dataset:

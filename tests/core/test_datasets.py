@@ -452,8 +452,11 @@ def test_streamed_image_folder_errors_name_the_batch_and_the_empty_split(tmp_pat
     write_images(tmp_path / "cat", COLOURS["cat"], 4)
     write_images(tmp_path / "dog", COLOURS["dog"], 4)
     (tmp_path / "dog" / "zz-broken.png").write_bytes(b"not a png")
+    with pytest.raises(DataError, match=r"cannot read image .*zz-broken.png: .*check_files = "
+                                        r"false skips this"):  # named at load by default
+        load_folder(path=str(tmp_path), image_size=(8, 8), test_fraction=0.0, stream=True)
     lazy = load_folder(path=str(tmp_path), image_size=(8, 8), test_fraction=0.0,
-                       stream=True)
+                       stream=True, check_files=False)
     task = vh.compose(task="classification", model="mlp", data=lazy,
                       model_config={"hidden_units": [4]})
     with pytest.raises(DataError, match=r"training data, batch \d: cannot read image "
