@@ -122,13 +122,18 @@ def resolve(kind: str, name: str, provenance: dict[str, Any] | None = None,
         return host.component(kind, name)
     except ComponentNotFoundError as exc:
         prov = (provenance or {}).get(name) or {}
-        if prov.get("plugin"):
-            dist = prov.get("distribution") or prov["plugin"]
+        if prov.get("plugin") and prov.get("distribution"):
+            dist = prov["distribution"]
             version = f" (version {prov['version']} saved it)" if prov.get("version") else ""
             raise ComponentNotFoundError(
                 f"{exc} This task was saved with {kind} {name!r} from plugin "
                 f"{prov['plugin']!r} of distribution {dist!r}{version}: install it, e.g. "
                 f"`pip install {dist}`.") from None
+        if prov.get("plugin"):  # registered in-process: no package to name
+            raise ComponentNotFoundError(
+                f"{exc} This task was saved with {kind} {name!r} from plugin "
+                f"{prov['plugin']!r}, registered in-process (no installed distribution): "
+                f"register that plugin again before loading.") from None
         raise
 
 

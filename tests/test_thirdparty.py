@@ -48,3 +48,24 @@ def test_conformance_kit_passes_for_the_thirdparty_model(info, tmp_path):
     task = check_model("tiny-cnn", task="classification", params={"filters": [4]},
                        input_shape=(20, 24, 3), num_classes=5, tmp_path=tmp_path)
     assert task.network.output_shape == (None, 5)
+
+
+def test_conformance_kit_accepts_layers_keras_named_itself(host, tmp_path):
+    """Keras renames the layers it named (dense -> dense_1) when a file loads: the kit
+    compares layer types and weight shapes, as the plugin guide says."""
+    import keras
+
+    from visionhooks.testing import check_model
+
+    class Unnamed:
+        @vh.hookimpl
+        def register_models(self, register):
+            def build(config, info):
+                i = keras.Input(info.input_shape)
+                x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(i))
+                return keras.Model(i, keras.layers.Dense(info.num_classes)(x))
+            register("unnamed-cnn", build, tasks=("classification",))
+
+    host.register_plugin(Unnamed(), name="unnamed")
+    check_model("unnamed-cnn", task="classification", input_shape=(12, 12, 1), num_classes=3,
+                tmp_path=tmp_path, host=host)

@@ -132,13 +132,13 @@ class Dataset:
                 f"source={self.source!r})")
 
 
-def load(name: str, **params: Any) -> Dataset:
-    """Load a registered dataset by name with its parameters (validated by its config)."""
-    from ..manager import host
-
+def load(name: str, host: Any = None, **params: Any) -> Dataset:
+    """Load a registered dataset by name with its parameters (validated by its config),
+    from ``host`` (a ``vh.Host``; default: the process-wide one)."""
     from ..errors import ComponentError
+    from ..manager import host as default_host
 
-    comp = host().component("dataset", name)
+    comp = (host or default_host()).component("dataset", name)
     dataset = comp.build(params, None)
     if not isinstance(dataset, Dataset):
         raise ComponentError(f"dataset {name!r} (plugin {comp.plugin!r}) must build a "

@@ -482,3 +482,24 @@ def test_a_dataset_factory_that_builds_something_else_is_named(global_host):
                                              r"build a visionhooks.datasets.Dataset. Received: "
                                              r"dict"):
         vh.datasets.load("dict-data")
+
+
+def test_datasets_load_from_an_explicit_host():
+    from visionhooks import manager
+
+    class Tiny:
+        @vh.hookimpl
+        def register_datasets(self, register):
+            def build(config, info):
+                x = np.zeros((2, 4, 4, 1), np.float32)
+                return vh.datasets.Dataset("tiny", Split(x, np.array([0, 1])),
+                                           Split(x, np.array([1, 0])),
+                                           vh.DataInfo(task="classification",
+                                                       input_shape=(4, 4, 1), num_classes=2))
+            register("tiny-data", build)
+
+    host = manager.Host(autoload=False)
+    host.register_plugin(Tiny(), name="tiny")
+    assert len(vh.datasets.load("tiny-data", host=host).train) == 2
+    with pytest.raises(vh.errors.ComponentNotFoundError):
+        vh.datasets.load("tiny-data")  # the process-wide host lacks it

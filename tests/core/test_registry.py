@@ -66,6 +66,18 @@ def test_non_callable_factories_are_rejected(bad):
         register("net", bad)
 
 
+@pytest.mark.parametrize("key, meant", [("geometic", "geometric"), ("move", "moves"),
+                                       ("task", "tasks"), ("needs_image", "needs_images")])
+def test_near_misses_of_metadata_the_core_reads_are_rejected(key, meant):
+    """geometic=True was stored as is: the augmentation then passed as photometric and
+    compose let it shift images under their masks."""
+    register = Registry().make_register("augmentation", "plug", no_dup)
+    with pytest.raises(ComponentError, match=rf"registers metadata '{key}'; did you mean "
+                                             rf"'{meant}'\?"):
+        register("roll", factory, **{key: True})
+    register("roll", factory, geometric=True, my_own_key=1)  # other keys are the plugin's
+
+
 @pytest.mark.parametrize("bad", [dict, {"size": int}, Params(), int])
 def test_configs_that_are_not_pydantic_models_are_rejected(bad):
     register = Registry().make_register("model", "plug", no_dup)

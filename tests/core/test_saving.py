@@ -95,6 +95,17 @@ def test_missing_plugin_names_the_package_to_install(host, tmp_path):
     assert np.array_equal(again.predict(x, raw=True), task.predict(x, raw=True))
 
 
+def test_a_plugin_registered_in_process_is_not_named_as_a_package(host, tmp_path):
+    host.register_plugin(TinyPlugin(), name="tiny")  # no distribution: not pip-installable
+    task = vh.compose(task="classification", model="tiny-mlp", host=host,
+                      model_config={"hidden_units": [4]})
+    with pytest.raises(ComponentNotFoundError) as exc:
+        vh.load(task.save(tmp_path / "tiny.keras"))
+    msg = str(exc.value)
+    assert "registered in-process (no installed distribution): register that plugin again" \
+        in msg and "pip install" not in msg
+
+
 @pytest.mark.parametrize("write, match", [
     (None, "no such task file"),
     (lambda p: p.write_bytes(b"not a zip"), "is not a .keras file"),
