@@ -145,7 +145,10 @@ def register_explainers(register: Register) -> None:
     given (a class id or name, a region, a box); resolve it with
     ``task.task_type.explain_targets(outputs, target)``. An optional method
     ``figures(task, images, result, out_dir)`` returning PNG paths draws the figures
-    that ``figures_dir=`` and ``visionhooks explain`` write.
+    that ``figures_dir=`` and ``visionhooks explain`` write: return an object with
+    ``__call__`` and ``figures`` (a plain function has none, and ``figures_dir=`` then
+    writes nothing). Users call ``task.explain(images, method, target=None,
+    figures_dir=None, **params)``.
 
     :param register: ``register(name, factory, config=..., tasks=(...),
         needs_images=True)``.
@@ -160,7 +163,8 @@ def register_metrics(register: Register) -> None:
     compiled into training and evaluation) or a ``visionhooks.Evaluator`` (needs every
     prediction, e.g. mAP or a confusion matrix: fed by ``predict`` batches in
     ``Task.evaluate``); a plain function of ``(y_true, y_pred)`` or a Keras metric name is
-    passed to Keras as it is. Anything else is refused with the metric's and the plugin's names
+    passed to Keras as it is (a saved task reloads a function only if it is registered
+    with ``keras.saving.register_keras_serializable``). Anything else is refused with the metric's and the plugin's names
     (``ComponentError``) before training.
 
     :param register: ``register(name, factory, config=..., tasks=(...))``.
