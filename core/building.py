@@ -78,6 +78,14 @@ def building_with(host: Host):
 _PINNED = tuple(f for f in FIELD_KINDS if f != "task")
 
 
+def saved_record(provenance: dict[str, Any], kind: str, name: str) -> dict[str, Any]:
+    """What a saved task recorded of its ``kind`` component ``name`` (plugin,
+    distribution, version): keyed by the name, or by ``kind:name`` where components of two
+    kinds share a name (``Task.provenance``); {} if nothing of that kind was recorded."""
+    record = provenance.get(f"{kind}:{name}") or provenance.get(name) or {}
+    return record if record.get("kind", kind) == kind else {}
+
+
 def pin_components(task_config: dict[str, Any], provenance: dict[str, Any] | None,
                    host: Host | None = None) -> dict[str, Any]:
     """``task_config`` (dumped) with each component name that several plugins now
@@ -88,8 +96,9 @@ def pin_components(task_config: dict[str, Any], provenance: dict[str, Any] | Non
 
     def pin(kind: str, spec: Any) -> Any:
         name = spec.get("name") if isinstance(spec, dict) else None
-        saved = (prov.get(name) or {}) if isinstance(name, str) and ":" not in name else {}
-        if not saved.get("plugin") or saved.get("kind", kind) != kind:
+        saved = saved_record(prov, kind, name) if isinstance(name, str) and ":" not in name \
+            else {}
+        if not saved.get("plugin"):
             return spec
         try:
             host.component(kind, name)
@@ -121,7 +130,7 @@ def resolve(kind: str, name: str, provenance: dict[str, Any] | None = None,
     try:
         return host.component(kind, name)
     except ComponentNotFoundError as exc:
-        prov = (provenance or {}).get(name) or {}
+        prov = saved_record(provenance or {}, kind, name)
         if prov.get("plugin") and prov.get("distribution"):
             dist = prov["distribution"]
             version = f" (version {prov['version']} saved it)" if prov.get("version") else ""

@@ -170,14 +170,18 @@ class Task:
         return TaskConfig.model_validate(data)
 
     def provenance(self) -> dict[str, Any]:
-        """Component name → the plugin, distribution and version that provided it."""
-        out = {}
+        """Component name → its kind and the plugin, distribution and version that
+        provided it; a name that a component of another kind already holds (a plugin's
+        loss and metric both called ``focal``) is keyed ``kind:name``."""
+        out: dict[str, Any] = {}
         for comp in [*self.components.values(), *self.metric_components,
                      *self.augment_components]:
             info = self.host.plugin_of(comp)
-            out[comp.name] = {"kind": comp.kind, "plugin": comp.plugin,
-                              "distribution": getattr(info, "distribution", None),
-                              "version": getattr(info, "version", None)}
+            key = comp.name if out.get(comp.name, {}).get("kind", comp.kind) == comp.kind \
+                else f"{comp.kind}:{comp.name}"
+            out[key] = {"kind": comp.kind, "plugin": comp.plugin,
+                        "distribution": getattr(info, "distribution", None),
+                        "version": getattr(info, "version", None)}
         return out
 
     def _check_compatible(self) -> None:

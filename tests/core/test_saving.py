@@ -150,6 +150,40 @@ def test_a_task_loads_after_another_plugin_registers_one_of_its_names(host, tmp_
                  resume=True, verbose=0)
 
 
+def test_a_loss_and_a_metric_of_one_name_are_both_recorded(host, tmp_path):
+    """The metric's record replaced the loss's (provenance was keyed by name alone), so
+    the loss was not pinned when another plugin registered its name: 'ambiguous'."""
+    from visionhooks.plugins.classification import config as cc
+
+    parts = "visionhooks.plugins.classification.parts"
+
+    class Shared:
+        @vh.hookimpl
+        def register_losses(self, register):
+            register("xent", f"{parts}:build_crossentropy", config=cc.CrossEntropyConfig,
+                     tasks=("classification",))
+
+        @vh.hookimpl
+        def register_metrics(self, register):
+            register("xent", f"{parts}:build_accuracy", tasks=("classification",))
+
+    class Newcomer:
+        @vh.hookimpl
+        def register_losses(self, register):
+            register("xent", f"{parts}:build_crossentropy", config=cc.CrossEntropyConfig,
+                     tasks=("classification",))
+
+    host.register_plugin(Shared(), name="shared")
+    task = vh.compose(task="classification", model="mlp", loss="xent", metrics=["xent"],
+                      host=host, model_config={"hidden_units": [4]})
+    prov = task.provenance()
+    assert prov["xent"]["kind"] == "loss" and prov["metric:xent"]["kind"] == "metric"
+    path = task.save(tmp_path / "shared.keras")
+    host.register_plugin(Newcomer(), name="newcomer")
+    again = vh.load(path, host=host)
+    assert again.config.loss.name == "shared:xent"
+
+
 @pytest.mark.parametrize("config, match", [
     ('{"registered_name": "visionhooks>TaskModel", "config": {}}', "lacks its task config"),
     ('{"registered_name": "visionhooks>TaskModel", "config": {"task_config": "x", '
