@@ -138,11 +138,12 @@ def resolve(kind: str, name: str, provenance: dict[str, Any] | None = None,
                 f"{exc} This task was saved with {kind} {name!r} from plugin "
                 f"{prov['plugin']!r} of distribution {dist!r}{version}: install it, e.g. "
                 f"`pip install {dist}`.") from None
-        if prov.get("plugin"):  # registered in-process: no package to name
+        if prov.get("plugin"):  # no package on record to name
             raise ComponentNotFoundError(
                 f"{exc} This task was saved with {kind} {name!r} from plugin "
-                f"{prov['plugin']!r}, registered in-process (no installed distribution): "
-                f"register that plugin again before loading.") from None
+                f"{prov['plugin']!r}, which has no distribution on record (registered "
+                f"in-process, or installed without package metadata): register or install "
+                f"that plugin before loading.") from None
         raise
 
 

@@ -79,7 +79,9 @@ def register_losses(register: Register) -> None:
 
     ``factory(config, info)`` returns a ``keras.losses.Loss`` (registered serializable,
     so a saved task reloads with its compile state) taking targets in the data-model
-    form of the task type and the model's raw outputs.
+    form of the task type and the model's raw outputs; a function of ``(y_true,
+    y_pred)`` or a Keras loss name is accepted too. Anything else (None included, which
+    Keras would compile into a loss of 0) is a ``ComponentError`` before training.
 
     :param register: ``register(name, factory, config=..., tasks=(...))``.
     """

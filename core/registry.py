@@ -15,8 +15,10 @@ from .errors import AmbiguousComponentError, ComponentError, ComponentNotFoundEr
 from .hookspecs import KINDS
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
-#: Registration metadata the core reads (any other key is stored for the plugin's use).
-KNOWN_METADATA = ("tasks", "description", "geometric", "moves", "needs_images")
+#: Registration metadata the core reads, per kind (any other key is stored for the
+#: plugin's use).
+KNOWN_METADATA = {"*": ("tasks", "description"), "augmentation": ("geometric", "moves"),
+                  "explainer": ("needs_images",)}
 
 
 class Register(Protocol):
@@ -113,12 +115,14 @@ class Registry:
             raise ComponentError(
                 f"plugin {plugin!r}: the config of {kind} {name!r} must be a pydantic model "
                 f"class (subclass visionhooks.ComponentConfig). Received: config={config!r}")
-        for key in metadata:  # metadata is free-form, but a near-miss of a key the core
-            close = difflib.get_close_matches(key, KNOWN_METADATA, n=1, cutoff=0.75)
-            if close and close[0] != key:  # reads would pass silently: geometic=True
+        known = (*KNOWN_METADATA["*"], *KNOWN_METADATA.get(kind, ()))
+        for key in metadata:  # free-form, but a near-miss of a key the core reads for
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.885)  # this kind
+            if close and close[0] != key:  # would pass silently: geometic=True
                 raise ComponentError(
                     f"plugin {plugin!r}: {kind} {name!r} registers metadata {key!r}; did "
-                    f"you mean {close[0]!r}? The core reads {', '.join(KNOWN_METADATA)}")
+                    f"you mean {close[0]!r}? The core reads {', '.join(known)} for {kind}s; "
+                    f"other keys are the plugin's own")
         tasks = metadata.get("tasks")
         if tasks is not None:
             if isinstance(tasks, str):

@@ -60,6 +60,9 @@ def check_model(name: str, task: str, params: dict[str, Any] | None = None, *,
         difference = _first_difference(_architecture(t.network), _architecture(again.network))
         assert difference is None, (f"{name}: the network differs after a .keras round trip "
                                     f"(layer types and weight shapes): {difference}")
+        assert _unnamed(t.network) == _unnamed(again.network), (
+            f"{name}: get_config differs after a .keras round trip (beyond the layer names "
+            f"Keras gives itself)")
     return t
 
 
@@ -77,4 +80,20 @@ def _first_difference(before: list[Any], after: list[Any]) -> str | None:
         if a != b:
             return f"layer {i}: {a} became {b}"
     return None
+
+
+def _unnamed(network: Any) -> Any:
+    """``network.get_config()`` with its own and its layers' names replaced by their
+    positions: a loaded model may rename the layers Keras named (``dense_1``)."""
+    names = {network.name: "#model", **{layer.name: f"#{i}"
+                                         for i, layer in enumerate(network.layers)}}
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [walk(v) for v in value]
+        return names.get(value, value) if isinstance(value, str) else value
+
+    return walk(network.get_config())
 

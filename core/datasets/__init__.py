@@ -134,10 +134,14 @@ class Dataset:
 
 def load(name: str, host: Any = None, **params: Any) -> Dataset:
     """Load a registered dataset by name with its parameters (validated by its config),
-    from ``host`` (a ``vh.Host``; default: the process-wide one)."""
+    from ``host`` (a ``vh.Host``; default: the process-wide one; anything else is the
+    dataset's own ``host`` parameter)."""
     from ..errors import ComponentError
+    from ..manager import Host
     from ..manager import host as default_host
 
+    if host is not None and not isinstance(host, Host):  # a dataset's own `host` parameter
+        params, host = {**params, "host": host}, None
     comp = (host or default_host()).component("dataset", name)
     dataset = comp.build(params, None)
     if not isinstance(dataset, Dataset):

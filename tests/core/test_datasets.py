@@ -484,8 +484,11 @@ def test_a_dataset_factory_that_builds_something_else_is_named(global_host):
         vh.datasets.load("dict-data")
 
 
-def test_datasets_load_from_an_explicit_host():
+def test_datasets_load_from_an_explicit_host(global_host):
     from visionhooks import manager
+
+    class HostConfig(vh.ComponentConfig):
+        host: str = ""  # a dataset's own parameter of that name (a server, say)
 
     class Tiny:
         @vh.hookimpl
@@ -495,11 +498,14 @@ def test_datasets_load_from_an_explicit_host():
                 return vh.datasets.Dataset("tiny", Split(x, np.array([0, 1])),
                                            Split(x, np.array([1, 0])),
                                            vh.DataInfo(task="classification",
-                                                       input_shape=(4, 4, 1), num_classes=2))
-            register("tiny-data", build)
+                                                       input_shape=(4, 4, 1), num_classes=2),
+                                           source=config.host)
+            register("tiny-data", build, config=HostConfig)
 
     host = manager.Host(autoload=False)
     host.register_plugin(Tiny(), name="tiny")
     assert len(vh.datasets.load("tiny-data", host=host).train) == 2
     with pytest.raises(vh.errors.ComponentNotFoundError):
         vh.datasets.load("tiny-data")  # the process-wide host lacks it
+    global_host(host)
+    assert vh.datasets.load("tiny-data", host="data.example.com").source == "data.example.com"

@@ -66,16 +66,23 @@ def test_non_callable_factories_are_rejected(bad):
         register("net", bad)
 
 
-@pytest.mark.parametrize("key, meant", [("geometic", "geometric"), ("move", "moves"),
-                                       ("task", "tasks"), ("needs_image", "needs_images")])
-def test_near_misses_of_metadata_the_core_reads_are_rejected(key, meant):
+@pytest.mark.parametrize("kind, key, meant", [
+    ("augmentation", "geometic", "geometric"), ("augmentation", "move", "moves"),
+    ("model", "task", "tasks"), ("explainer", "needs_image", "needs_images")])
+def test_near_misses_of_metadata_the_core_reads_are_rejected(kind, key, meant):
     """geometic=True was stored as is: the augmentation then passed as photometric and
     compose let it shift images under their masks."""
-    register = Registry().make_register("augmentation", "plug", no_dup)
+    register = Registry().make_register(kind, "plug", no_dup)
     with pytest.raises(ComponentError, match=rf"registers metadata '{key}'; did you mean "
                                              rf"'{meant}'\?"):
         register("roll", factory, **{key: True})
-    register("roll", factory, geometric=True, my_own_key=1)  # other keys are the plugin's
+
+
+@pytest.mark.parametrize("key", ["masks", "moved", "geometry", "is_geometric", "needs_masks",
+                                 "description_md", "descriptor", "tags", "mode", "task_types"])
+def test_other_metadata_keys_are_the_plugins_own(key):
+    register = Registry().make_register("augmentation", "plug", no_dup)
+    register("roll", factory, geometric=True, **{key: 1})
 
 
 @pytest.mark.parametrize("bad", [dict, {"size": int}, Params(), int])
