@@ -50,15 +50,15 @@ def check_built(comp: Component, obj: Any, arity: int, expected: str,
         return
     try:
         inspect.signature(obj).bind(*[None] * arity)
+        return
     except ValueError:  # a callable without an inspectable signature (a builtin)
         if callable(obj):
             return
-        raise ComponentError(f"{comp.kind} {comp.name!r} (plugin {comp.plugin!r}) built "
-                             f"{obj!r}: a {comp.kind} factory returns {expected}") from None
+        reason = ""
     except TypeError as exc:
-        raise ComponentError(
-            f"{comp.kind} {comp.name!r} (plugin {comp.plugin!r}) built {obj!r}: a "
-            f"{comp.kind} factory returns {expected} ({exc})") from None
+        reason = f" ({exc})"
+    raise ComponentError(f"{comp.kind} {comp.name!r} (plugin {comp.plugin!r}) built "
+                         f"{obj!r}: a {comp.kind} factory returns {expected}{reason}")
 
 
 def check_network(network: Any, comp: Component, task_type: TaskType, info: DataInfo) -> None:

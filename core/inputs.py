@@ -57,12 +57,12 @@ def fit_inputs(task: Task, data: Any, y: Any, validation_data: Any, batch_size: 
             raise ConfigError(f"fit() got validation_split={given_split} and "
                               f"validation_data; pass one")
         split = 0.0  # the config's default split yields to the data given
-    if split:  # Keras' own rule: the first floor(n·(1 − split)) rows train
-        n_train = math.floor(len(x) * (1.0 - split))
-        if not 0 < n_train < len(x):
-            raise DataError(f"validation_split={split} of {len(x)} images leaves "
-                            f"{n_train} to train on and {len(x) - n_train} to validate; "
-                            f"pass more images, another split or validation_data")
+    # Keras' own rule: the first floor(n·(1 − split)) rows train
+    n_train = math.floor(len(x) * (1.0 - split)) if split else len(x)
+    if split and not 0 < n_train < len(x):
+        raise DataError(f"validation_split={split} of {len(x)} images leaves {n_train} to "
+                        f"train on and {len(x) - n_train} to validate; pass more images, "
+                        f"another split or validation_data")
     if process_count() > 1:  # each process feeds its slice of every global batch
         if split:
             raise ConfigError("validation_split is not supported across processes; pass "
@@ -76,9 +76,9 @@ def fit_inputs(task: Task, data: Any, y: Any, validation_data: Any, batch_size: 
             vrows = shard_rows(len(val[0]), batch_size)
             val = (val[0][vrows], rows_of(val[1], vrows))
         batch_size //= process_count()
+        n_train = len(x)  # this process's rows (no split across processes)
     if isinstance(val, tuple):
         val = (val[0], tt.keras_targets(val[1]))
-    n_train = math.floor(len(x) * (1.0 - split)) if split else len(x)
     return ({"x": x, "y": tt.keras_targets(y), "batch_size": batch_size,
              "validation_split": split, "shuffle": task.config.train.shuffle,
              "validation_data": val}, math.ceil(n_train / batch_size))

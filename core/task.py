@@ -395,10 +395,7 @@ class Task:
 
         if y is None and hasattr(data, "test") and hasattr(data, "train"):
             data = data.test
-        if isinstance(data, LazySplit):
-            data = data.batches(train_options(self.config.train, "evaluate() arguments",
-                                              batch_size=batch_size).batch_size)
-            batch_size = None
+        data, batch_size = self._lazy_batches(data, batch_size, "evaluate() arguments")
         if is_stream(data):
             if y is not None:
                 raise DataError("evaluation data: a PyDataset yields its own targets; pass "
@@ -424,6 +421,14 @@ class Task:
                                                       for sl in slices)))
         return out
 
+    def _lazy_batches(self, data: Any, batch_size: int | None, where: str) -> tuple[Any, Any]:
+        """A ``LazySplit`` as the PyDataset of its batches of ``batch_size`` (or the
+        config's), with the batch size used up (None); anything else as it is."""
+        if not isinstance(data, LazySplit):
+            return data, batch_size
+        return data.batches(train_options(self.config.train, where,
+                                          batch_size=batch_size).batch_size), None
+
     def _compile_for_evaluation(self) -> None:
         """Compile a task that has not trained, for its loss and metrics; ``fit``
         compiles it again with the optimizer and schedule its run needs."""
@@ -441,10 +446,7 @@ class Task:
             images = images.x
         elif isinstance(images, dict) and "images" in images:
             images = images["images"]
-        if isinstance(images, LazySplit):
-            images = images.batches(train_options(self.config.train, "predict() arguments",
-                                                  batch_size=batch_size).batch_size)
-            batch_size = None
+        images, batch_size = self._lazy_batches(images, batch_size, "predict() arguments")
         if is_stream(images):
             refuse_arguments("predict()", batch_size=batch_size)
             x = CheckedBatches(images, self.task_type, "predict data", images_only=True)

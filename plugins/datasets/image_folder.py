@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -40,18 +41,28 @@ def eight_bit(im: Any, path: Path) -> Any:
     return Image.fromarray(np.round(a * (255.0 / top)).astype(np.uint8), "L")
 
 
-def read_image(path: Path, size: tuple[int, int], mode: str) -> np.ndarray:
-    """One image as (H, W, C) uint8, resized to ``size`` (height, width)."""
+@contextlib.contextmanager
+def opened(path: Path, note: str = "") -> Iterator[Any]:
+    """The image file opened with Pillow; one that cannot be opened or decoded inside the
+    block is a ``DataError`` naming it (``note`` appended to the message)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as im:
-            im = eight_bit(im, path).convert("L" if mode == "grayscale" else "RGB")
-            if im.size != (size[1], size[0]):
-                im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            arr = np.asarray(im, dtype=np.uint8)
+            yield im
     except (UnidentifiedImageError, OSError) as exc:
-        raise DataError(f"cannot read image {path}: {exc}") from exc
+        raise DataError(f"cannot read image {path}: {exc}{note}") from exc
+
+
+def read_image(path: Path, size: tuple[int, int], mode: str) -> np.ndarray:
+    """One image as (H, W, C) uint8, resized to ``size`` (height, width)."""
+    from PIL import Image
+
+    with opened(path) as im:
+        im = eight_bit(im, path).convert("L" if mode == "grayscale" else "RGB")
+        if im.size != (size[1], size[0]):
+            im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+        arr = np.asarray(im, dtype=np.uint8)
     return arr[..., None] if arr.ndim == 2 else arr
 
 
@@ -91,15 +102,10 @@ def _split(files: np.ndarray, labels: np.ndarray, cfg: ImageFolderConfig) -> Spl
 def _check_headers(files: np.ndarray) -> None:
     """Open every file's header (Pillow decodes nothing until asked): a file that is not
     an image is named at load. A truncated image still fails where it is decoded."""
-    from PIL import Image, UnidentifiedImageError
-
     for f in files:
-        try:
-            with Image.open(f):
-                pass
-        except (UnidentifiedImageError, OSError) as exc:
-            raise DataError(f"cannot read image {f}: {exc} (found while checking the "
-                            f"streamed files; check_files = false skips this)") from exc
+        with opened(f, " (found while checking the streamed files; check_files = false "
+                       "skips this)"):
+            pass
 
 
 def build(config: ImageFolderConfig, info: None = None) -> Dataset:

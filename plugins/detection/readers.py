@@ -35,7 +35,7 @@ import numpy as np
 from visionhooks import DataError, DataInfo, DatasetNotFoundError
 from visionhooks.config import repeated
 from visionhooks.datasets import Dataset, LazySplit, Split
-from visionhooks.plugins.datasets.image_folder import eight_bit
+from visionhooks.plugins.datasets.image_folder import eight_bit, opened
 
 from .boxes import convert_boxes
 from .config import COCOConfig, VOCConfig
@@ -63,18 +63,13 @@ class _Item:
 
 @contextlib.contextmanager
 def _opened(path: Path, source: str = "") -> Iterator[Any]:
-    """The image file opened with Pillow; a missing or unreadable one named (and the
-    annotation file that names it)."""
-    from PIL import Image, UnidentifiedImageError
-
+    """The image file opened with Pillow (``image_folder.opened``); a missing one named
+    with the annotation file that names it."""
     if not path.is_file():
         raise DatasetNotFoundError(f"image {path} not found" + (f" (named in {source})"
                                                                 if source else ""))
-    try:
-        with Image.open(path) as im:
-            yield im
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DataError(f"cannot read image {path}: {exc}") from exc
+    with opened(path) as im:
+        yield im
 
 
 def read_image(path: Path, size: tuple[int, int], source: str = "") -> tuple[np.ndarray,
