@@ -153,6 +153,12 @@ class DetectionTask(TaskType):
             want = convert_boxes(want, self.box_format, "rel_xyxy", height=h, width=w)
             iou = np.stack([iou_matrix(want[i:i + 1], boxes[i])[0] for i in range(n)])
             pred = iou.argmax(1)
+            missed = np.flatnonzero(iou.max(1) <= 0)
+            if missed.size:
+                warnings.warn(f"the target box overlaps no predicted box in {missed.size} of "
+                              f"{n} image(s) (first: image {missed[0]}); their explanation "
+                              f"is of predictor 0, not of that box. Check the box's format "
+                              f"({self.box_format}) and position", UserWarning, stacklevel=3)
             given = target.get("class")
             cls = (probs[np.arange(n), pred].argmax(-1) if given is None
                    else self.class_ids(given, n))

@@ -319,6 +319,9 @@ def test_detection_saliency_concentrates_inside_the_box(tmp_path):
     for box in ([0.5, 0.5], [0.5, 0.5, np.nan, 0.1], "abc"):
         with pytest.raises(DataError, match="target box must be 4 finite numbers"):
             task.explain(xt[:1], "saliency", target={"box": box})
+    # a box that overlaps no predicted box (here: of zero area) is not silently predictor 0
+    with pytest.warns(UserWarning, match=r"overlaps no predicted box in 1 of 1 image"):
+        task.explain(xt[:1], "saliency", target={"box": [0.5, 0.5, 0.0, 0.0]})
 
 
 def test_segmentation_region_targets():
