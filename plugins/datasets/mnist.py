@@ -141,6 +141,10 @@ def build(config: MNISTConfig, info: None = None) -> Dataset:
     a = read_npz(path)
 
     def split(name: str, size: int | None) -> Split:
+        have = len(a[f"y_{name}"])
+        if size is not None and size > have:
+            warnings.warn(f"{name}_size={size:,} but {source} holds {have:,} {name} images: "
+                          f"using all {have:,}", UserWarning, stacklevel=5)
         x, y = a[f"x_{name}"][:size], a[f"y_{name}"][:size]
         if x.dtype == np.uint8:  # Keras' layout: kept as stored, scaled by the task
             x = x[..., None] if size is None else x[..., None].copy()  # no view of the rest

@@ -509,3 +509,15 @@ def test_datasets_load_from_an_explicit_host(global_host):
         vh.datasets.load("tiny-data")  # the process-wide host lacks it
     global_host(host)
     assert vh.datasets.load("tiny-data", host="data.example.com").source == "data.example.com"
+
+
+def test_a_size_above_what_the_file_holds_is_named_not_silently_capped(places):
+    data, _ = places
+    write_mnist(data / "mnist.npz", 13)
+    with pytest.warns(UserWarning, match=r"train_size=100 but .*mnist.npz holds 13 train "
+                                         r"images: using all 13"):
+        ds = vh.datasets.load("mnist", train_size=100)
+    assert len(ds.train) == 13
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(vh.datasets.load("mnist", train_size=13).train) == 13
