@@ -30,7 +30,8 @@ def misclassified_figure(images: np.ndarray, y_true: np.ndarray, probabilities: 
     wrong = np.nonzero(pred != y_true)[0]
     wrong = wrong[np.argsort(-probs[wrong, pred[wrong]])][:n]
     rows = max(1, int(np.ceil(len(wrong) / cols)))
-    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.5 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.7 * rows), squeeze=False,
+                             layout="constrained")  # room for two-line titles
     for ax in axes.flat:
         ax.axis("off")
     for ax, i in zip(axes.flat, wrong):
@@ -41,7 +42,6 @@ def misclassified_figure(images: np.ndarray, y_true: np.ndarray, probabilities: 
     if not len(wrong):
         axes.flat[0].set_title("no misclassified samples")
     fig.suptitle(f"{len(np.nonzero(pred != y_true)[0])} of {len(y_true)} misclassified")
-    fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=100)
     plt.close(fig)

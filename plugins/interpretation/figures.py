@@ -40,7 +40,8 @@ def saliency_figure(images: np.ndarray, maps: np.ndarray, path: str | Path,
     n = len(images)
     cols = min(n, 8)
     bands = math.ceil(n / cols)
-    fig, axes = plt.subplots(2 * bands, cols, figsize=(1.9 * cols, 3.9 * bands), squeeze=False)
+    fig, axes = plt.subplots(2 * bands, cols, figsize=(1.9 * cols, 3.9 * bands), squeeze=False,
+                             layout="constrained")
     for ax in axes.ravel():
         ax.axis("off")
     for i in range(n):
@@ -58,7 +59,6 @@ def saliency_figure(images: np.ndarray, maps: np.ndarray, path: str | Path,
             for ax in (axes[r, c], axes[r + 1, c]):
                 ax.add_patch(plt.Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False,
                                            edgecolor="white", linewidth=1))
-    fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return Path(path)
@@ -71,7 +71,8 @@ def image_grid(images: np.ndarray, path: str | Path, titles: Sequence[str] | Non
     n = len(images)
     cols = min(cols, n)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.75 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.75 * rows), squeeze=False,
+                             layout="constrained")
     for ax in axes.ravel():
         ax.axis("off")
     for i in range(n):
@@ -82,7 +83,6 @@ def image_grid(images: np.ndarray, path: str | Path, titles: Sequence[str] | Non
             ax.set_title(titles[i], fontsize=7)
     if suptitle:
         fig.suptitle(suptitle, fontsize=9)
-    fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return Path(path)

@@ -431,3 +431,31 @@ def test_evaluating_before_training_does_not_fix_the_schedule(mnist_small, tmp_p
     (first, losses_first), (plain, losses_plain) = run(True), run(False)
     assert first == plain and first["decay_steps"] > 1
     np.testing.assert_allclose(losses_first, losses_plain, rtol=1e-6)
+
+
+def test_misclassified_titles_clear_the_images_of_the_row_above(tmp_path, monkeypatch):
+    """Each image's two-line title (y, ŷ / p(ŷ|x)) is drawn below the row above, not over
+    its images (tight_layout left the first line hidden under them)."""
+    import matplotlib.figure
+
+    drawn = []
+    save = matplotlib.figure.Figure.savefig
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig",
+                        lambda fig, *a, **k: (drawn.append(fig), save(fig, *a, **k))[1])
+    rng = np.random.default_rng(0)
+    probs = rng.random((20, 10))
+    probs[:, 0] = 0
+    misclassified_figure(rng.random((20, 28, 28, 1)), np.zeros(20, int),
+                         probs / probs.sum(1, keepdims=True), [str(i) for i in range(10)],
+                         tmp_path / "m.png")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = drawn[0]
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)  # the layout as saved
+    axes = [ax for ax in fig.axes if ax.images]
+    assert len(axes) == 10
+    for upper, lower in zip(axes[:5], axes[5:]):  # pixels count up from the bottom
+        image_bottom = upper.get_window_extent(renderer).y0
+        title_top = lower.title.get_window_extent(renderer).y1
+        assert title_top <= image_bottom, (title_top, image_bottom)
