@@ -60,6 +60,10 @@ class ProjectionsConfig(LayerConfig):
 class LatentConfig(LayerConfig):
     """Average-pooled feature maps → 2-D t-SNE → mean-shift clusters (scikit-learn)."""
 
+    layer: str | None = Field(None, description=(
+        "layer name; default: the deepest convolutional feature layer (fewest locations: "
+        "U-Net's bottleneck, LeNet-5's conv2)"))
+
     perplexity: float = Field(30.0, gt=0)
     bandwidth: float | None = Field(None, gt=0, description="mean shift; default: estimated")
     quantile: float = Field(0.2, gt=0, le=1, description="for the bandwidth estimate")

@@ -40,15 +40,20 @@ def spatial_layers(network: keras.Model, ranks: tuple[int, ...] = (4,)) -> list[
     return out
 
 
-def default_layer(network: keras.Model) -> str:
+def default_layer(network: keras.Model, deepest: bool = False) -> str:
     """The last convolutional feature layer: the last activation with a spatial output
-    that is not the network's output (else the last such convolution)."""
+    that is not the network's output (else the last such convolution). ``deepest``: of
+    those, the one with the fewest locations (the last of equals), an encoder-decoder's
+    bottleneck (the seed's latent space) and a plain CNN's last feature layer."""
     spatial = set(spatial_layers(network))
     final = {id(t) for t in network.outputs}
     candidates = [layer for layer in network.layers if layer.name in spatial
                   and id(layer.output) not in final and not isinstance(layer, _SKIPPED)]
     for kinds in (_ACTIVATIONS, (keras.layers.Conv2D, keras.layers.BatchNormalization)):
         chosen = [layer for layer in candidates if isinstance(layer, kinds)]
+        if chosen and deepest:
+            area = [layer.output.shape[1] * layer.output.shape[2] for layer in chosen]
+            return chosen[max(i for i, a in enumerate(area) if a == min(area))].name
         if chosen:
             return chosen[-1].name
     raise ConfigError(f"network {network.name!r} has no convolutional feature layer to "
@@ -56,11 +61,13 @@ def default_layer(network: keras.Model) -> str:
                       f"use method='gradients', or name one with layer=...")
 
 
-def check_layer(network: keras.Model, name: str | None, vectors: bool = False) -> str:
+def check_layer(network: keras.Model, name: str | None, vectors: bool = False,
+                deepest: bool = False) -> str:
     """``name`` if it is a spatial layer of ``network`` (or a vector layer, with
-    ``vectors``), else the default; other names are errors listing the valid ones."""
+    ``vectors``), else the default (``default_layer``); other names are errors listing
+    the valid ones."""
     if name is None:
-        return default_layer(network)
+        return default_layer(network, deepest)
     valid = spatial_layers(network, (2, 4) if vectors else (4,))
     if name not in valid:
         known = {layer.name for layer in network.layers}
@@ -96,9 +103,10 @@ def _cache(task: Any) -> dict:
     return cache
 
 
-def pieces(task: Any, layer: str | None, vectors: bool = False) -> Pieces:
+def pieces(task: Any, layer: str | None, vectors: bool = False,
+           deepest: bool = False) -> Pieces:
     """The network of ``task`` cut at ``layer`` (cached on the task)."""
-    name = check_layer(task.network, layer, vectors)
+    name = check_layer(task.network, layer, vectors, deepest)
     cache = _cache(task)
     key = ("pieces", name)
     if key not in cache:

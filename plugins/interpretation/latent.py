@@ -19,10 +19,11 @@ from .config import LatentConfig
 def pooled_features(task: Any, images: np.ndarray, layer: str | None,
                     batch_size: int = 32) -> tuple[np.ndarray, str]:
     """(N, k) average-pooled feature maps of ``layer`` (a dense layer's (N, k) output as
-    it is) and the layer's name."""
+    it is) and the layer's name. The default layer is the deepest feature layer (the
+    fewest locations: an encoder-decoder's bottleneck, as in the seed)."""
     import jax.numpy as jnp
 
-    parts = graph.pieces(task, layer, vectors=True)
+    parts = graph.pieces(task, layer, vectors=True, deepest=True)
     size = min(batch_size, len(images))
 
     def build():

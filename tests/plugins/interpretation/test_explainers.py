@@ -350,6 +350,17 @@ def test_segmentation_region_targets():
         seg.explain(x, "saliency", target={"class": 1, "region": np.full((16, 16), np.nan)})
 
 
+def test_latent_space_defaults_to_the_bottleneck_of_an_encoder_decoder():
+    """The seed's latent space is the bottleneck's average feature maps; the other
+    explainers' default (the last feature layer) would be U-Net's last decoder block."""
+    seg = vh.compose(task="segmentation", model="unet", input_shape=(16, 16, 1), num_classes=2,
+                     model_config={"base_filters": 4, "depth": 2})
+    x = np.random.default_rng(0).random((6, 16, 16, 1)).astype(np.float32)
+    out = seg.explain(x, "latent", perplexity=2.0)
+    assert out["layer"] == "bottleneck_relu2" and out["features"].shape == (6, 16)
+    assert seg.explain(x[:1], "projections")["layer"] == "decoder1_relu2"
+
+
 def test_image_grid_draws_uint8_images_as_their_floats(tmp_path):
     from PIL import Image
 
