@@ -62,7 +62,7 @@ class LatentConfig(LayerConfig):
 
     layer: str | None = Field(None, description=(
         "layer name; default: the deepest convolutional feature layer (fewest locations: "
-        "U-Net's bottleneck, LeNet-5's conv2)"))
+        "U-Net's bottleneck, LeNet-5's conv2; an MLP's last hidden activation)"))
 
     perplexity: float = Field(30.0, gt=0)
     bandwidth: float | None = Field(None, gt=0, description="mean shift; default: estimated")

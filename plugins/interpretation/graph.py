@@ -61,12 +61,26 @@ def default_layer(network: keras.Model, deepest: bool = False) -> str:
                       f"use method='gradients', or name one with layer=...")
 
 
+def _last_hidden_vector(network: keras.Model) -> str:
+    """The last activation with a (N, k) output that is not the network's output."""
+    final = {id(t) for t in network.outputs}
+    hidden = [layer for layer in network.layers if isinstance(layer, _ACTIVATIONS)
+              and layer.name in spatial_layers(network, (2,)) and id(layer.output) not in final]
+    if not hidden:
+        raise ConfigError(f"network {network.name!r} has neither feature maps nor a hidden "
+                          f"activation to take features from; name one with layer=... "
+                          f"(valid: {', '.join(spatial_layers(network, (2, 4)))})")
+    return hidden[-1].name
+
+
 def check_layer(network: keras.Model, name: str | None, vectors: bool = False,
                 deepest: bool = False) -> str:
     """``name`` if it is a spatial layer of ``network`` (or a vector layer, with
     ``vectors``), else the default (``default_layer``); other names are errors listing
     the valid ones."""
     if name is None:
+        if vectors and not set(spatial_layers(network)) - {t.name for t in network.inputs}:
+            return _last_hidden_vector(network)  # a network without feature maps (MLP)
         return default_layer(network, deepest)
     valid = spatial_layers(network, (2, 4) if vectors else (4,))
     if name not in valid:

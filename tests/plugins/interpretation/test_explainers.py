@@ -359,6 +359,11 @@ def test_latent_space_defaults_to_the_bottleneck_of_an_encoder_decoder():
     out = seg.explain(x, "latent", perplexity=2.0)
     assert out["layer"] == "bottleneck_relu2" and out["features"].shape == (6, 16)
     assert seg.explain(x[:1], "projections")["layer"] == "decoder1_relu2"
+    # a network without feature maps: the last hidden activation (it was an error)
+    mlp = vh.compose(task="classification", model="mlp", input_shape=(16, 16, 1),
+                     num_classes=3, model_config={"hidden_units": [12, 8]})
+    out = mlp.explain(x, "latent", perplexity=2.0)
+    assert out["layer"] == "dense2_relu" and out["features"].shape == (6, 8)
 
 
 def test_image_grid_draws_uint8_images_as_their_floats(tmp_path):
