@@ -336,7 +336,7 @@ class Task:
         other than 0 writes its throwaway checkpoints."""
         keras = backend.keras()
         from .training import EpochCheckpoint, EpochSeed, StopOnNonFinite, TqdmProgress, \
-            clear_checkpoints
+            clear_checkpoints, values_kept
 
         tc = self.config.train
         write_dir = scratch or self.run_dir
@@ -376,7 +376,7 @@ class Task:
             history = keras.callbacks.History()
             history.history = {k: list(v) for k, v in previous.items()}
             return history
-        with self._distributed():
+        with self._distributed(), values_kept(cbs):
             history = self.model.fit(**inputs, epochs=epochs, initial_epoch=initial_epoch,
                                      callbacks=cbs, verbose=0)
         if previous:

@@ -9,8 +9,9 @@ import sys
 import threading
 import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import keras
 import numpy as np
@@ -115,6 +116,41 @@ def restore_seed_states(model: keras.Model, states: list[list[int]] | None) -> N
 
 def _seed_variables(model: keras.Model) -> list[Any]:
     return [v for v in model.variables if v.name == "seed_generator_state"]
+
+
+@contextmanager
+def values_kept(callbacks: list[Any]) -> Iterator[None]:
+    """Puts the model's variable values back when ``fit`` fails before its first step ends.
+
+    Keras' JAX trainer takes the values out of the variables (model, optimizer, metrics)
+    once it has built them and puts back those of the last finished step, in a
+    ``finally``; when the first step fails (a bad first batch from a ``PyDataset``), there
+    is no finished step and the model was left without values: every later ``fit``,
+    ``predict`` or ``save`` failed inside Keras ("'NoneType' object is not callable").
+    A callback (inserted first in ``callbacks``) notes the values when training begins,
+    after the build and before they are taken out."""
+    keep = _ValuesAtStart()
+    callbacks.insert(0, keep)
+    try:
+        yield
+    except BaseException:
+        for v, value in keep.values:
+            if getattr(v, "_value", 1) is None and value is not None \
+                    and not getattr(value, "is_deleted", lambda: False)():
+                v.assign(value)
+        raise
+
+
+class _ValuesAtStart(keras.callbacks.Callback):
+    async_safe = True  # no batch hooks: keeps Keras' asynchronous batch dispatch on
+    values: list[tuple[Any, Any]] = []
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        model = self.model
+        variables = list(model.variables) + list(getattr(model, "metrics_variables", []))
+        if getattr(model, "optimizer", None) is not None:
+            variables += list(model.optimizer.variables)
+        self.values = [(v, v._value) for v in variables]
 
 
 class EpochCheckpoint(keras.callbacks.Callback):

@@ -227,3 +227,25 @@ def test_reading_threads_change_nothing_but_speed(mnist_small, kind):
     np.testing.assert_allclose(e3, e1, rtol=1e-6)
     if kind == "pydataset":
         assert set(data.read) == set(range(5))
+
+
+def test_a_bad_first_batch_leaves_the_task_as_it_was(mnist_small):
+    """Keras' JAX trainer takes the variables' values out of the model while it trains and
+    puts back the last finished step's; a failing first step left the model without
+    values, and every later call failed inside Keras."""
+    class BadAfterFirstRead(Batches):  # Keras reads one batch to build, then trains
+        def __getitem__(self, i):
+            bx, by = super().__getitem__(i)
+            return bx, by + 10 * (len(self.read) > 1)
+
+    t = task(mnist_small)
+    x, y = mnist_small.train.take(64)
+    before = [v.numpy() for v in t.network.weights]
+    with pytest.raises(vh.DataError, match=r"training data, batch 0: .*out of range"):
+        t.fit(BadAfterFirstRead(x, y), epochs=1, verbose=0, checkpoint=False)
+    for v, value in zip(t.network.weights, before):
+        np.testing.assert_array_equal(v.numpy(), value)
+    before = t.predict(x[:8], raw=True)
+    np.testing.assert_array_equal(t.predict(x[:8], raw=True), before)
+    t.fit(Batches(x, y), epochs=1, verbose=0, checkpoint=False)
+    assert not np.array_equal(t.predict(x[:8], raw=True), before)
