@@ -26,9 +26,11 @@ if TYPE_CHECKING:  # pragma: no cover
 SAME = ("task", "model", "loss", "postprocess", "metrics", "augment", "optimizer")
 
 
-def resume(task: Task, run_dir: Path, epochs: int, verbose: int) -> tuple[int, dict]:
+def resume(task: Task, run_dir: Path, epochs: int, steps: int,
+           verbose: int) -> tuple[int, dict]:
     """Load the newest checkpoint of ``run_dir`` into ``task``: (the epoch it ended, its
-    history), or (0, {}) when there is none."""
+    history), or (0, {}) when there is none. ``epochs`` and ``steps`` (per epoch) are the
+    resumed run's: a learning-rate schedule made for others is refused."""
     ckpt, state = restore_newest(task, run_dir)
     if ckpt is None:
         if verbose:
@@ -43,6 +45,13 @@ def resume(task: Task, run_dir: Path, epochs: int, verbose: int) -> tuple[int, d
             f"the checkpoint's {schedule} learning-rate schedule spans {planned} epochs, so "
             f"resuming with epochs={epochs} would train at the wrong rates; resume with "
             f"epochs={planned} or start a new run_dir")
+    planned = state.get("schedule_steps")
+    if schedule != "constant" and planned not in (None, steps):
+        raise CheckpointError(
+            f"the checkpoint's {schedule} learning-rate schedule counts {planned} steps per "
+            f"epoch, and this run has {steps} (another batch_size or amount of training "
+            f"data), so it would train at the wrong rates (past the schedule's end: rate "
+            f"0); resume with the first run's batch_size and data or start a new run_dir")
     if verbose:
         print(f"resuming from {ckpt} (epoch {initial_epoch})")
     return initial_epoch, previous
@@ -89,6 +98,7 @@ def restore(task: Task, ckpt: Path, state: dict[str, Any]) -> None:
                 f"another run_dir.")
     task.model = loaded
     task._schedule_epochs = state.get("schedule_epochs")
+    task._schedule_steps = state.get("schedule_steps")
     task._compiled_for_evaluation = False  # compiled as the checkpoint's run was
 
 

@@ -109,6 +109,7 @@ class Task:
         self.model = model
         self.run_dir: Path | None = None
         self._schedule_epochs: int | None = None  # epochs the LR schedule was built for
+        self._schedule_steps: int | None = None  # and the steps of each of those epochs
         self._compiled_for_evaluation = False  # by evaluate, before any fit: a 1-step schedule
 
     @contextlib.contextmanager
@@ -344,7 +345,7 @@ class Task:
         if resume:
             from .resume import resume as resume_run
 
-            initial_epoch, previous = resume_run(self, self.run_dir, epochs, verbose)
+            initial_epoch, previous = resume_run(self, self.run_dir, epochs, steps, verbose)
         elif checkpoint and clear_checkpoints(write_dir):
             warnings.warn(f"a new run in {write_dir}: the checkpoints of the run before it "
                           f"there were removed (fit(resume=True) / --resume continues one)",
@@ -353,7 +354,7 @@ class Task:
                 or self._compiled_for_evaluation:
             self._compile(steps, epochs, spe)
             self._compiled_for_evaluation = False
-            self._schedule_epochs = epochs
+            self._schedule_epochs, self._schedule_steps = epochs, steps
         if hasattr(inputs["x"], "start_at"):  # streamed data: its epochs' orders continue
             inputs["x"].start_at(initial_epoch)
         if self.config.seed is not None:
@@ -366,7 +367,8 @@ class Task:
         cbs.append(StopOnNonFinite(self.run_dir if checkpoint else None))  # before saving
         if checkpoint:
             cbs.append(EpochCheckpoint(write_dir, tc.keep_checkpoints, previous,
-                                       {"schedule_epochs": self._schedule_epochs}))
+                                       {"schedule_epochs": self._schedule_epochs,
+                                        "schedule_steps": self._schedule_steps}))
         for extra in self.host.call_lifecycle("fit_callbacks", task=self):
             cbs.extend(extra if isinstance(extra, (list, tuple)) else [extra])
         cbs.extend(callbacks)

@@ -363,7 +363,8 @@ def test_plugins_contribute_fit_callbacks(host, mnist_small, tmp_path):
 def test_history_in_checkpoint_state_is_json(trained):
     _, _, run_dir = trained
     state = json.loads((latest_checkpoint(run_dir) / "state.json").read_text())
-    assert set(state) == {"epoch", "history", "seed_states", "schedule_epochs"}
+    assert set(state) == {"epoch", "history", "seed_states", "schedule_epochs",
+                          "schedule_steps"}
 
 
 def test_resume_with_more_epochs_under_a_cosine_schedule_is_refused(mnist_small, tmp_path):
@@ -377,6 +378,10 @@ def test_resume_with_more_epochs_under_a_cosine_schedule_is_refused(mnist_small,
                        optimizer={"schedule": "cosine"})
     with pytest.raises(CheckpointError, match="spans 2 epochs"):
         again.fit(x, y, epochs=3, batch_size=64, run_dir=tmp_path, resume=True, verbose=0)
+    # another batch size: another number of steps per epoch, the same trap
+    with pytest.raises(CheckpointError, match=r"counts 2 steps per epoch, and this run has 4 "
+                                              r"\(another batch_size"):
+        again.fit(x, y, epochs=2, batch_size=32, run_dir=tmp_path, resume=True, verbose=0)
     history = again.fit(x, y, epochs=2, batch_size=64, run_dir=tmp_path, resume=True,
                         verbose=0)
     assert len(history.history["loss"]) == 2
