@@ -133,18 +133,23 @@ class OptimizerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
-    learning_rate: float = Field(1e-3, gt=0)
+    learning_rate: float = Field(1e-3, gt=0, allow_inf_nan=False)
     schedule: Literal["constant", "cosine"] = "constant"
-    warmup_epochs: float = Field(0.0, ge=0)
-    weight_decay: float | None = Field(None, ge=0)
+    warmup_epochs: float = Field(0.0, ge=0, allow_inf_nan=False, description=(
+        "epochs of linear warm-up from 0 (schedule \"cosine\"); fewer than the run's epochs"))
+    weight_decay: float | None = Field(None, ge=0, allow_inf_nan=False)
     momentum: float | None = Field(None, ge=0, lt=1,
                                    description="sgd (default 0.9) and rmsprop (default 0)")
-    clipnorm: float | None = Field(None, gt=0)
+    clipnorm: float | None = Field(None, gt=0, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _momentum(self) -> OptimizerConfig:
         if self.momentum is not None and self.name not in ("sgd", "rmsprop"):
             raise ValueError(f"momentum applies to sgd and rmsprop, not {self.name!r}")
+        if self.warmup_epochs and self.schedule == "constant":
+            raise ValueError(f"warmup_epochs={self.warmup_epochs:g} applies to schedule "
+                             f"'cosine' (valid schedules: 'constant', 'cosine'); the "
+                             f"constant schedule has no warm-up")
         return self
 
 

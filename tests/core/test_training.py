@@ -13,6 +13,7 @@ from pathlib import Path
 
 import keras
 import pytest
+from pydantic import ValidationError
 
 from visionhooks import config as cfg
 from visionhooks import training
@@ -127,6 +128,21 @@ def test_cosine_schedule_with_warmup_spans_the_run():
     assert float(sched(10)) == pytest.approx(0.1)  # end of warm-up: the peak
     assert float(sched(30)) == pytest.approx(0.0, abs=1e-6)  # end of the run
     assert 0.0 < float(sched(20)) < 0.1
+
+
+def test_optimizer_settings_that_would_be_ignored_or_never_work_are_named():
+    """Warm-up belongs to the cosine schedule (the constant one ignored it); a learning
+    rate must be finite (inf passed and failed as a NaN loss at the end of an epoch); a
+    warm-up as long as the run never reaches its peak (allowed: a quick --epochs 1 of a
+    config with warm-up, but said)."""
+    with pytest.raises(ValidationError, match="warmup_epochs=1 applies to schedule 'cosine'"):
+        cfg.OptimizerConfig(warmup_epochs=1)
+    for key in ("learning_rate", "clipnorm", "weight_decay", "warmup_epochs"):
+        with pytest.raises(ValidationError, match="finite number"):
+            cfg.OptimizerConfig(schedule="cosine", **{key: float("inf")})
+    with pytest.warns(UserWarning, match=r"warmup_epochs=2 is not fewer than the run's "
+                                         r"epochs=2: the learning rate rises"):
+        training.build_optimizer(cfg.OptimizerConfig(schedule="cosine", warmup_epochs=2), 10, 2)
 
 
 def test_tqdm_progress_draws_one_bar_per_epoch():
