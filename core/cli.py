@@ -175,8 +175,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         spec = {"name": args.data}
     if spec is None:
         raise VisionhooksError("the saved task names no dataset: pass --data NAME")
+    given = apply_overrides({}, list(args.set or []))
+    if set(given) - {"data"} or not isinstance(given.get("data", {}), dict):
+        raise VisionhooksError(f"evaluate --set takes dataset parameters, e.g. --set "
+                               f"data.path=/data/mnist.npz (the saved task's own config is "
+                               f"fixed). Received: {list(args.set)}")
     spec = apply_overrides({"data": spec}, list(args.set or []))["data"]
     data = _load_dataset(ComponentSpec.model_validate(spec))
+    _check_same_kind(task, data, spec["name"])
     metrics = task.evaluate(data.test, batch_size=args.batch_size)
     if args.figures:
         metrics["figures"] = [str(p) for p in task.figures(data.test, args.figures)]
@@ -188,6 +194,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         for f in metrics.get("figures", []):
             print(f"figure: {f}")
     return 0
+
+
+def _check_same_kind(task: Any, data: Any, name: str) -> None:
+    """The dataset a saved task is evaluated on must be of its task and classes (a 10-class
+    MNIST model scored on a 2-class folder reported an accuracy without a word)."""
+    mine, theirs = task.info, data.info
+    if theirs.task != mine.task:
+        raise VisionhooksError(f"dataset {name!r} is {theirs.task} data; the saved task is "
+                               f"{mine.task}")
+    if tuple(theirs.class_names) != tuple(mine.class_names):
+        raise VisionhooksError(f"dataset {name!r} has classes {list(theirs.class_names)}; the "
+                               f"saved task was trained on {list(mine.class_names)}")
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -245,6 +263,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     task = load(args.model)
     params = apply_overrides({}, list(args.set or []))
+    flags = {"target": "--target", "method": "--method", "layer": "--layer",
+             "figures_dir": "--out", "images": "image files after the model"}
+    taken = sorted(set(params) & set(flags) - ({"layer"} if not args.layer else set()))
+    if taken:
+        raise VisionhooksError(f"explain --set takes explainer parameters (e.g. --set "
+                               f"steps=200); {', '.join(f'{k} is {flags[k]}' for k in taken)}")
     if args.layer:
         params["layer"] = args.layer
     target = None

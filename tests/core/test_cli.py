@@ -103,6 +103,14 @@ def test_train_evaluate_predict(capsys, tmp_path, tiny_config):
     code, out, err = run(capsys, "evaluate", str(model), "--json")
     assert code == 0, err
     assert json.loads(out)["accuracy"] == pytest.approx(saved["accuracy"])
+    # evaluate --set is for the dataset; a dataset of another task or classes is refused
+    code, out, err = run(capsys, "evaluate", str(model), "--set", "model.dropout=0.5")
+    assert code == 2 and "evaluate --set takes dataset parameters" in err
+    code, out, err = run(capsys, "evaluate", str(model), "--data", "shapes", "--set",
+                         "data.image_size=16", "--set", "data.train_images=1", "--set",
+                         "data.test_images=2")
+    assert code == 2 and "dataset 'shapes' is segmentation data; the saved task is " \
+                         "classification" in err
     # resume after the last epoch trains nothing more and keeps the history
     code, out, err = run(capsys, "train", str(tiny_config), "--run-dir", str(run_dir),
                          "--resume", "--set", "optimizer.learning_rate=0.003")

@@ -39,3 +39,8 @@ def test_explain_writes_figures_and_arrays(tmp_path, capsys):
     assert main(["explain", str(model), "--method", "gradients", "--out", str(out)]) == 2
     assert "explain --method gradients explains images: give image files" in \
         capsys.readouterr().err
+    # what has its own flag is not an explainer parameter (it was a raw TypeError)
+    assert main(["explain", str(model), *paths, "--set", "target=3", "--set", "method=x",
+                 "--out", str(out)]) == 2
+    assert "explain --set takes explainer parameters (e.g. --set steps=200); method is " \
+           "--method, target is --target" in capsys.readouterr().err
