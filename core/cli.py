@@ -135,6 +135,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .task import Task
 
     data = _load_dataset(config.data)
+    if not len(data.test):
+        raise VisionhooksError(f"dataset {config.data.name!r} has no test images, and "
+                               f"`visionhooks train` evaluates on them after training: give "
+                               f"it a test split (e.g. data.test_fraction), or train from "
+                               f"Python with Task.fit")
     print(f"data: {config.data.name} from {data.source or 'memory'}: {len(data.train)} train / "
           f"{len(data.test)} test images, input {data.info.input_shape}, "
           f"{data.info.num_classes} classes")

@@ -135,6 +135,11 @@ def build(config: ImageFolderConfig, info: None = None) -> Dataset:
         for label in range(len(classes)):  # stratified split
             idx = rng.permutation(np.nonzero(y == label)[0])
             test_idx.extend(idx[: int(round(len(idx) * config.test_fraction))])
+        if not test_idx and config.test_fraction > 0 and len(y) >= 2:
+            # every class rounded to none: one image of the largest class, so that a test
+            # split asked for exists (as mask-folder and the detection readers do)
+            largest = int(np.argmax(np.bincount(y, minlength=len(classes))))
+            test_idx.append(rng.permutation(np.nonzero(y == largest)[0])[0])
         mask = np.zeros(len(y), bool)
         mask[test_idx] = True
         f_train, y_train, f_test, y_test = files[~mask], y[~mask], files[mask], y[mask]

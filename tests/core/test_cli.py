@@ -150,6 +150,15 @@ def test_train_errors_name_the_problem(capsys, tmp_path):
     assert code == 2 and "bad.toml" in err
     code, _, err = run(capsys, "train", str(tmp_path / "missing.toml"))
     assert code == 2 and "not found" in err
+    for name in ("a", "b"):  # no test split: refused before training, not after it
+        (tmp_path / "imgs" / name).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(np.full((8, 8, 3), 60 * i, np.uint8)).save(
+                tmp_path / "imgs" / name / f"{i}.png")
+    bad.write_text(f'task = "classification"\n[model]\nname = "mlp"\n[data]\n'
+                   f'name = "image-folder"\npath = "{tmp_path / "imgs"}"\ntest_fraction = 0.0\n')
+    code, out, err = run(capsys, "train", str(bad), "--run-dir", str(tmp_path / "r"))
+    assert code == 2 and "has no test images" in err and "epoch" not in err
 
 
 def test_a_file_system_refusal_is_one_line_naming_the_path(capsys, monkeypatch, tmp_path):

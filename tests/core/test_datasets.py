@@ -272,6 +272,16 @@ def test_image_folder_one_folder_per_class(tmp_path):
         assert np.array_equal(dominant(split.x), np.where(split.y == 0, 0, 2))
 
 
+def test_a_test_fraction_too_small_for_any_class_still_gives_a_test_image(tmp_path):
+    """Each class's share rounded to none left the test split empty, and `visionhooks
+    train` failed after training, at the evaluation of an empty batch."""
+    write_images(tmp_path / "cat", COLOURS["cat"], 5)
+    write_images(tmp_path / "dog", COLOURS["dog"], 3)
+    ds = load_folder(path=str(tmp_path), image_size=(8, 6), test_fraction=0.01)
+    assert (len(ds.train), len(ds.test)) == (7, 1) and ds.test.y.tolist() == [0]
+    assert len(load_folder(path=str(tmp_path), image_size=(8, 6), test_fraction=0.0).test) == 0
+
+
 def test_image_folder_grayscale(tmp_path):
     write_images(tmp_path / "cat", COLOURS["cat"], 3)
     write_images(tmp_path / "dog", COLOURS["dog"], 3)
