@@ -282,7 +282,7 @@ class Task:
             run_dir: folder for checkpoints (one per epoch, atomic) and the final model;
                 defaults to ``train.run_dir`` or ``runs/<task>-<model>-<time>``.
             resume: continue from the newest checkpoint in ``run_dir`` (weights,
-                optimizer state and epoch).
+                optimizer state and epoch); without ``run_dir``, this task's last run.
             checkpoint: write checkpoints at all.
             verbose: 0 silent, 1 a tqdm bar per epoch.
 
@@ -310,6 +310,12 @@ class Task:
         inputs, steps = fit_inputs(self, data, y, validation_data, opts.batch_size,
                                    opts.validation_split, batch_size, validation_split,
                                    order_seed)
+        if run_dir is None and resume and not tc.run_dir:
+            if self.run_dir is None:
+                raise ConfigError("fit(resume=True) needs run_dir= (or train.run_dir): the "
+                                  "default folder is new for every run, so it holds nothing "
+                                  "to resume")
+            run_dir = self.run_dir  # this task's last run, as a retry after a crash means
         if run_dir is None:
             run_dir = tc.run_dir or Path("runs") / (
                 f"{self.config.task.name}-{self.config.model.name}-"

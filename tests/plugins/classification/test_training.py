@@ -201,6 +201,23 @@ def test_resume_without_a_checkpoint_starts_from_scratch(mnist_small, tmp_path, 
     assert "no checkpoint" in err.out and "epoch 1/1" in err.err
 
 
+def test_resume_without_a_run_dir_continues_the_tasks_own_run_or_is_refused(mnist_small,
+                                                                          tmp_path,
+                                                                          monkeypatch):
+    """The default run_dir is new for every run: resume=True without one could never find a
+    checkpoint and started from scratch."""
+    monkeypatch.chdir(tmp_path)
+    task = vh.compose(task="classification", model="mlp", data=mnist_small,
+                      model_config={"hidden_units": [8]})
+    x, y = mnist_small.train.take(64)
+    with pytest.raises(vh.ConfigError, match=r"fit\(resume=True\) needs run_dir="):
+        task.fit(x, y, epochs=1, batch_size=BATCH, resume=True, verbose=0)
+    task.fit(x, y, epochs=1, batch_size=BATCH, verbose=0)
+    first = task.run_dir
+    h = task.fit(x, y, epochs=2, batch_size=BATCH, resume=True, verbose=0)  # its own run
+    assert task.run_dir == first and len(h.history["loss"]) == 2
+
+
 # Keras' saving of the MLP passes copy=False to a variable's __array__ (NumPy 2 warns)
 @pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 @pytest.mark.parametrize("damage", [
