@@ -42,16 +42,27 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
     """
     coordinator = coordinator or os.environ.get(ENV["coordinator"])
     if not coordinator:
+        given = [f"{flag} ({value})" for flag, value in (
+            ("--num-processes", num_processes), ("--process-id", process_id)) if value is not None]
+        if given:  # without a coordinator these would be ignored: a single-process run
+            raise ConfigError(f"{' and '.join(given)} without a coordinator address "
+                              f"(--coordinator HOST:PORT or {ENV['coordinator']}): a "
+                              f"multi-process run needs all three")
         return False
-    try:
-        num_processes = int(num_processes if num_processes is not None
-                            else os.environ[ENV["num_processes"]])
-        process_id = int(process_id if process_id is not None
-                         else os.environ[ENV["process_id"]])
-    except (KeyError, ValueError) as exc:
-        raise ConfigError(f"a multi-process run needs the coordinator address, the number of "
-                          f"processes and this process's id (--num-processes/--process-id or "
-                          f"{ENV['num_processes']}/{ENV['process_id']}): {exc}") from None
+    values = {}
+    for key, value in (("num_processes", num_processes), ("process_id", process_id)):
+        raw = value if value is not None else os.environ.get(ENV[key])
+        try:
+            values[key] = int(raw)
+        except (TypeError, ValueError):
+            flag = "--" + key.replace("_", "-")
+            raise ConfigError(f"a multi-process run needs the coordinator address, the number "
+                              f"of processes and this process's id: {flag} or {ENV[key]} is "
+                              + ("missing" if raw is None else f"not an integer: {raw!r}")
+                              ) from None
+    num_processes, process_id = values["num_processes"], values["process_id"]
+    if num_processes < 1:
+        raise ConfigError(f"num_processes must be at least 1. Received: {num_processes}")
     if not 0 <= process_id < num_processes:
         raise ConfigError(f"process_id must be in 0..{num_processes - 1}. Received: "
                           f"{process_id}")

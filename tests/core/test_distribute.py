@@ -120,3 +120,17 @@ def test_initialize_needs_a_complete_description(monkeypatch):
         distribute.initialize("127.0.0.1:1234")
     with pytest.raises(ConfigError, match="process_id must be in 0..1"):
         distribute.initialize("127.0.0.1:1234", 2, 2)
+    with pytest.raises(ConfigError, match=r"--num-processes or VISIONHOOKS_NUM_PROCESSES is "
+                                          r"missing$"):  # it ended in a leaked KeyError
+        distribute.initialize("127.0.0.1:1234")
+    with pytest.raises(ConfigError, match=r"--process-id or VISIONHOOKS_PROCESS_ID is not an "
+                                          r"integer: 'x'"):
+        monkeypatch.setenv("VISIONHOOKS_PROCESS_ID", "x")
+        distribute.initialize("127.0.0.1:1234", 2)
+    with pytest.raises(ConfigError, match="num_processes must be at least 1. Received: 0"):
+        distribute.initialize("127.0.0.1:1234", 0, 0)
+    # without a coordinator, process flags would be ignored: a single-process run
+    with pytest.raises(ConfigError, match=r"--process-id \(1\) without a coordinator"):
+        distribute.initialize(None, None, 1)
+    with pytest.raises(ConfigError, match=r"--num-processes \(0\) without a coordinator"):
+        distribute.initialize(None, 0, None)
