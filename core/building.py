@@ -12,7 +12,7 @@ from typing import Any
 from . import backend
 from .config import DataInfo, TaskConfig
 from .errors import (AmbiguousComponentError, ComponentError, ComponentNotFoundError,
-                     ConfigError)
+                     ConfigError, VisionhooksError)
 from .manager import Host
 from .manager import host as default_host
 from .registry import Component
@@ -167,6 +167,10 @@ def build_network(task_config: dict[str, Any], info: dict[str, Any],
         raise ConfigError(f"model {comp.name!r} cannot be built for input_shape="
                           f"{data_info.input_shape}, num_classes={data_info.num_classes}: "
                           f"{exc}") from exc
+    except VisionhooksError:
+        raise
+    except Exception as exc:  # a plugin's own error: named with its plugin
+        raise comp.failed(exc) from exc
     finally:
         keras.config.set_dtype_policy(previous)
     if not isinstance(network, keras.Model):

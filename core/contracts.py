@@ -61,6 +61,16 @@ def check_built(comp: Component, obj: Any, arity: int, expected: str,
                          f"{obj!r}: a {comp.kind} factory returns {expected}{reason}")
 
 
+def check_keras_name(comp: Component, name: str, lookup: Any) -> None:
+    """A factory's answer given as a Keras name must be one Keras knows (an unknown name
+    passed ``compose`` and failed inside ``fit``: "Could not interpret loss identifier")."""
+    try:
+        lookup(name)
+    except (ValueError, TypeError):
+        raise ComponentError(f"{comp.kind} {comp.name!r} (plugin {comp.plugin!r}) built "
+                             f"{name!r}, which is not a Keras {comp.kind} name") from None
+
+
 def check_network(network: Any, comp: Component, task_type: TaskType, info: DataInfo) -> None:
     """The new network takes ``info.input_shape`` and gives outputs the task type
     reads (``TaskType.expected_output``): a mismatch is named now, not by a shape

@@ -22,7 +22,7 @@ import threading
 import traceback
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import pluggy
 
@@ -321,14 +321,19 @@ class Host:
     def plugin_of(self, component: Component) -> PluginInfo | None:
         return self.infos.get(component.plugin)
 
-    def call_lifecycle(self, hook_name: str, **kwargs: Any) -> list[Any]:
-        """Call a lifecycle hook plugin by plugin; a plugin that raises is recorded, skipped."""
+    def call_lifecycle(self, hook_name: str, check: Callable[[Any], Any] | None = None,
+                       **kwargs: Any) -> list[Any]:
+        """Call a lifecycle hook plugin by plugin; a plugin that raises, or whose answer
+        ``check`` refuses (raises), is recorded and skipped. Returns the answers that are
+        not None (as ``check`` returns them)."""
         self.load()
         results = []
         for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
             self._trace(f"{hook_name} of plugin {impl.plugin_name!r}")
             try:
                 out = impl.function(**{a: kwargs[a] for a in impl.argnames})
+                if out is not None and check is not None:
+                    out = check(out)
             except Exception as exc:
                 info = self.infos.get(self.pm.get_name(impl.plugin) or "")
                 if info is not None:

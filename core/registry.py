@@ -11,7 +11,8 @@ from typing import Any, Callable, Protocol
 import pydantic
 
 from .config import ComponentConfig, EmptyConfig, validate_params
-from .errors import AmbiguousComponentError, ComponentError, ComponentNotFoundError, ConfigError
+from .errors import AmbiguousComponentError, ComponentError, ComponentNotFoundError, ConfigError, \
+    VisionhooksError
 from .hookspecs import KINDS
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -71,8 +72,22 @@ class Component:
         return validate_params(self.config, params, where=f"{self.kind} {self.name!r}")
 
     def build(self, params: dict[str, Any] | pydantic.BaseModel | None, info: Any) -> Any:
-        """Validate ``params`` and call ``factory(config, info)``."""
-        return self.resolve_factory()(self.validate(params), info)
+        """Validate ``params`` and call ``factory(config, info)``. A factory that fails
+        with other than a visionhooks error (which already says what is wrong) is named
+        in a ``ComponentError``, its own error chained: a bare "RuntimeError" from deep in
+        a plugin said neither which plugin nor which component."""
+        factory, config = self.resolve_factory(), self.validate(params)
+        try:
+            return factory(config, info)
+        except VisionhooksError:
+            raise
+        except Exception as exc:
+            raise self.failed(exc) from exc
+
+    def failed(self, exc: Exception) -> ComponentError:
+        """The error for a factory of this component that raised ``exc``."""
+        return ComponentError(f"{self.kind} {self.name!r} of plugin {self.plugin!r} failed "
+                              f"to build: {type(exc).__name__}: {exc}")
 
 
 class Registry:

@@ -23,7 +23,8 @@ from . import backend
 from .building import _SINGLE, _kind, build_augmenter, build_network, building_with, resolve
 from .composition import compose, resolve_info
 from .config import DataInfo, TaskConfig, parse_task_config, train_options
-from .contracts import check_built, check_metric, check_network, check_serves
+from .contracts import check_built, check_keras_name, check_metric, check_network, \
+    check_serves
 from .datasets import LazySplit, Split, rows_of
 from .errors import ConfigError, DataError, IncompatibleComponentsError
 from .manager import Host
@@ -250,6 +251,8 @@ class Task:
             check_built(self.components["loss"], loss, 2, "a keras.losses.Loss, a function "
                         "of (y_true, y_pred) or a Keras loss name",
                         (backend.keras().losses.Loss, str))
+            if isinstance(loss, str):
+                check_keras_name(self.components["loss"], loss, backend.keras().losses.get)
             metrics = [m for m in self._build_metrics() if not isinstance(m, Evaluator)]
             self.model.compile(optimizer=build_optimizer(self.config.optimizer,
                                                          steps_per_epoch, epochs),
@@ -375,8 +378,9 @@ class Task:
             cbs.append(EpochCheckpoint(write_dir, tc.keep_checkpoints, previous,
                                        {"schedule_epochs": self._schedule_epochs,
                                         "schedule_steps": self._schedule_steps}))
-        for extra in self.host.call_lifecycle("fit_callbacks", task=self):
-            cbs.extend(extra if isinstance(extra, (list, tuple)) else [extra])
+        for extra in self.host.call_lifecycle("fit_callbacks", check=_plugin_callbacks,
+                                              task=self):
+            cbs.extend(extra)
         cbs.extend(callbacks)
         if initial_epoch >= epochs:
             if verbose:
@@ -565,6 +569,17 @@ def _callback_list(callbacks: Any) -> list[Any]:
     if items is None or not all(hasattr(c, "set_model") for c in items):
         raise ConfigError(f"callbacks must be keras.callbacks.Callback objects (one or a "
                           f"list). Received: {callbacks!r}")
+    return items
+
+
+def _plugin_callbacks(answer: Any) -> list[Any]:
+    """A ``fit_callbacks`` answer as a list of callbacks, or TypeError (the plugin is then
+    reported and skipped, as one that raises; a string in the list failed inside Keras)."""
+    items = list(answer) if isinstance(answer, (list, tuple)) else [answer]
+    bad = [c for c in items if not hasattr(c, "set_model")]
+    if bad:
+        raise TypeError(f"fit_callbacks must return keras.callbacks.Callback objects (one or "
+                        f"a list). Received: {bad[0]!r}")
     return items
 
 

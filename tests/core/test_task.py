@@ -185,9 +185,16 @@ class BrokenParts:
         register("fixed-in", dense(None, (5, 5, 1)), tasks=("classification",))
         register("no-model", lambda config, info: None, tasks=("classification",))
 
+        def explodes(config, info):
+            raise RuntimeError("factory exploded")
+
+        register("explodes", explodes, tasks=("classification",))
+
     @vh.hookimpl
     def register_losses(self, register):
         register("no-loss", lambda config, info: None, tasks=("classification",))
+        register("not-a-keras-loss", lambda config, info: "mean_sqared_error",
+                 tasks=("classification",))
 
     @vh.hookimpl
     def register_postprocessors(self, register):
@@ -218,6 +225,15 @@ def test_factories_that_build_the_wrong_thing_are_named_at_compose(host, kwargs,
                    **kwargs)
 
 
+def test_a_factory_that_raises_is_named_with_its_plugin(host):
+    host.register_plugin(BrokenParts(), name="broken")
+    with pytest.raises(vh.errors.ComponentError, match=r"model 'explodes' of plugin 'broken' "
+                       r"failed to build: RuntimeError: factory exploded") as exc:
+        vh.compose(task="classification", model="explodes", input_shape=(8, 8, 1),
+                   num_classes=3, host=host)
+    assert isinstance(exc.value.__cause__, RuntimeError)  # the plugin's own traceback
+
+
 def test_one_output_in_a_list_and_non_square_detection_grids_are_fine(host):
     host.register_plugin(BrokenParts(), name="broken")
     vh.compose(task="classification", model="one-in-a-list", input_shape=(8, 8, 1),
@@ -235,6 +251,13 @@ def test_a_loss_factory_returning_none_is_named_before_training(host):
     x = np.random.default_rng(0).random((4, 8, 8, 1), np.float32)
     with pytest.raises(vh.errors.ComponentError, match=r"loss 'no-loss' \(plugin 'broken'\) "
                        r"built None: a loss factory returns a keras.losses.Loss"):
+        task.fit(x, np.array([0, 1, 2, 1]), epochs=1, batch_size=4, verbose=0,
+                 checkpoint=False)
+    # a Keras name is a loss, but only one Keras knows (it failed inside fit)
+    task = vh.compose(task="classification", model="mlp", loss="not-a-keras-loss", host=host,
+                      input_shape=(8, 8, 1), num_classes=3, model_config={"hidden_units": [4]})
+    with pytest.raises(vh.errors.ComponentError, match=r"loss 'not-a-keras-loss' \(plugin "
+                       r"'broken'\) built 'mean_sqared_error', which is not a Keras loss name"):
         task.fit(x, np.array([0, 1, 2, 1]), epochs=1, batch_size=4, verbose=0,
                  checkpoint=False)
 

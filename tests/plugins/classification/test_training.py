@@ -367,14 +367,22 @@ def test_plugins_contribute_fit_callbacks(host, mnist_small, tmp_path):
         def fit_callbacks(self, task):
             raise RuntimeError("broken callback plugin")
 
+    class GivesText:  # a string in the list failed inside Keras, naming no plugin
+        @vh.hookimpl
+        def fit_callbacks(self, task):
+            return ["x"]
+
     host.register_plugin(Gives(), name="gives")
     host.register_plugin(Raises(), name="raises")
+    host.register_plugin(GivesText(), name="gives-text")
     task = vh.compose(task="classification", model="mlp", data=mnist_small, host=host,
                       model_config={"hidden_units": [8]})
     task.fit(mnist_small.train.take(64), epochs=2, batch_size=BATCH, run_dir=tmp_path,
              verbose=0, checkpoint=False)
     assert counter.epochs == 2
     assert "broken callback plugin" in host.failed()["raises"]
+    assert "fit_callbacks must return keras.callbacks.Callback objects (one or a list). " \
+           "Received: 'x'" in host.failed()["gives-text"]
 
 
 def test_history_in_checkpoint_state_is_json(trained):
