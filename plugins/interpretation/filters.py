@@ -60,7 +60,9 @@ class FilterAscent:
         parts = graph.pieces(task, cfg.layer)
         channels = parts.features.output.shape[-1]
         chosen = target if target is not None else cfg.filters
-        filters = np.asarray(list(range(min(cfg.count, channels))) if chosen is None
+        if chosen is None:
+            count = graph.capped(cfg, "count", channels, f"layer {parts.layer!r} has filters")
+        filters = np.asarray(list(range(count)) if chosen is None
                              else np.atleast_1d(chosen), np.int32)
         if filters.ndim != 1 or not len(filters) or (filters < 0).any() \
                 or (filters >= channels).any():

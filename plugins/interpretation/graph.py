@@ -117,6 +117,18 @@ def _cache(task: Any) -> dict:
     return cache
 
 
+def capped(config: Any, field: str, limit: float, why: str) -> Any:
+    """``config.field`` limited to ``limit``; a value the user set above it is named in a
+    warning (a default above it is capped without one: it was not asked for)."""
+    value = getattr(config, field)
+    if value > limit and field in config.model_fields_set:
+        import warnings
+
+        warnings.warn(f"{field}={value:g} is more than {why} ({limit:g}): using {limit:g}",
+                      UserWarning, stacklevel=4)  # the caller of Task.explain
+    return min(value, limit)
+
+
 def pieces(task: Any, layer: str | None, vectors: bool = False,
            deepest: bool = False) -> Pieces:
     """The network of ``task`` cut at ``layer`` (cached on the task)."""

@@ -91,7 +91,8 @@ class LatentSpace:
             raise ConfigError(f"a latent space needs at least 5 images. Received: "
                               f"{len(images)}")
         feats, layer = pooled_features(task, images, cfg.layer, cfg.batch_size)
-        perplexity = min(cfg.perplexity, (len(images) - 1) / 3)
+        perplexity = graph.capped(cfg, "perplexity", (len(images) - 1) / 3,
+                                  f"t-SNE allows for {len(images)} images, (N - 1) / 3")
         emb = TSNE(n_components=2, perplexity=perplexity, init="pca",
                    random_state=cfg.seed).fit_transform(feats.astype(np.float64))
         bandwidth = cfg.bandwidth or estimate_bandwidth(emb, quantile=cfg.quantile,

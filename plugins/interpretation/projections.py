@@ -42,7 +42,7 @@ class Projections:
                                 for sl in graph.batches(len(images), size)])
         n, h, w, k = feats.shape
         height, width = images.shape[1:3]
-        t = min(cfg.top, k)
+        t = graph.capped(cfg, "top", k, f"layer {parts.layer!r} has feature maps")
         top = np.argsort(-feats.mean(axis=(1, 2)), axis=1)[:, :t]
         chosen = np.take_along_axis(feats, top[:, None, None, :], axis=-1)  # (N, h, w, T)
         maps = jnp.moveaxis(jnp.asarray(chosen), -1, 1).reshape(n * t, h, w)

@@ -3,6 +3,8 @@ detector of bright squares; filter ascent; projections; latent spaces and arithm
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -375,3 +377,21 @@ def test_image_grid_draws_uint8_images_as_their_floats(tmp_path):
     a = image_grid(x, tmp_path / "a.png", cols=2)
     b = image_grid(x / np.float32(255), tmp_path / "b.png", cols=2)
     np.testing.assert_array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b)))
+
+
+def test_a_count_asked_for_above_what_the_layer_has_is_named_not_silently_capped():
+    task = vh.compose(task="classification", model="lenet5", input_shape=(28, 28, 1),
+                      num_classes=10)
+    x = np.random.default_rng(0).random((8, 28, 28, 1)).astype(np.float32)
+    with pytest.warns(UserWarning, match=r"count=1000 is more than layer 'conv2_relu' has "
+                                         r"filters \(16\): using 16"):
+        assert len(task.explain(None, "filters", count=1000, steps=1)["images"]) == 16
+    with pytest.warns(UserWarning, match=r"top=99 is more than .* \(16\): using 16"):
+        assert task.explain(x[:1], "projections", top=99)["top"].shape == (1, 16)
+    with pytest.warns(UserWarning, match=r"perplexity=30 is more than t-SNE allows for 8 "
+                                         r"images"):
+        task.explain(x, "latent", perplexity=30)
+    with warnings.catch_warnings():  # defaults above the limit are capped quietly
+        warnings.simplefilter("error", UserWarning)
+        task.explain(x, "latent")
+        task.explain(None, "filters", layer="conv1_relu", steps=1)
