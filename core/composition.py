@@ -60,7 +60,7 @@ def resolve_info(config: TaskConfig, host: Host, data: Any, input_shape: Sequenc
         raise ConfigError(f"invalid data description: {exc}") from exc
 
 
-def compose(task: str, model: str, *, model_config: dict[str, Any] | None = None,
+def compose(task: str, model: str | dict[str, Any], *, model_config: dict[str, Any] | None = None,
             loss: str | dict[str, Any] | None = None, postprocess: Any = None,
             metrics: Sequence[Any] | None = None, augment: Sequence[Any] | None = None,
             optimizer: dict[str, Any] | None = None, train: dict[str, Any] | None = None,
@@ -69,9 +69,20 @@ def compose(task: str, model: str, *, model_config: dict[str, Any] | None = None
             host: Host | None = None, distribution: Any = None) -> Task:
     """Compose a task from registered parts by name (the user guide's "Python API").
 
-    ``postprocess`` may be a name, a dict with or without ``name`` (parameters of the
-    task's default postprocessor), or None.
+    ``model`` is a name (parameters in ``model_config``) or a dict with ``name`` and the
+    parameters. ``postprocess`` may be a name, a dict with or without ``name``
+    (parameters of the task's default postprocessor), or None.
     """
+    if isinstance(model, dict):  # the config's spec form, as loss= and task configs take
+        if model_config is not None:
+            raise ConfigError("model is a dict with its parameters and model_config gives "
+                              "them again; use one: model={'name': ..., ...} or model=NAME, "
+                              "model_config={...}")
+        if not isinstance(model.get("name"), str):
+            raise ConfigError(f"model as a dict needs 'name' (a registered model). Received: "
+                              f"{model!r}")
+        model_config = {k: v for k, v in model.items() if k != "name"}
+        model = model["name"]
     named = (model_config or {}).get("name", model) if isinstance(model_config, dict) else model
     if named != model:
         raise ConfigError(f"model is {model!r} but model_config names {named!r}; model_config "

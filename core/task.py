@@ -220,9 +220,10 @@ class Task:
                                 f"whole dataset")
             if isinstance(data, dict):  # a batch in the data model
                 target = self.task_type.target
-                if "images" not in data or target not in data:
-                    raise DataError(f"{what}: a batch dict needs 'images' and {target!r}. "
-                                    f"Received keys: {sorted(data)}")
+                if "images" not in data or target not in data \
+                        or set(data) - {"images", target}:
+                    raise DataError(f"{what}: a batch dict has 'images' and {target!r} "
+                                    f"(nothing else is read). Received keys: {sorted(data)}")
                 data = (data["images"], data[target])
             if hasattr(data, "ndim"):  # an array of images: two would unpack as (x, y)
                 raise DataError(f"{what}: images without targets; pass a split, an (x, y) "
@@ -233,9 +234,9 @@ class Task:
                 raise DataError(f"{what} must be a split or an (x, y) pair. Received: "
                                 f"{type(data).__name__}") from None
         else:
-            if isinstance(data, dict):
-                raise DataError(f"{what}: a batch dict carries its own targets; pass it "
-                                f"without y")
+            if isinstance(data, dict) or isinstance(data, (Split, LazySplit)):
+                raise DataError(f"{what}: a {'batch dict' if isinstance(data, dict) else 'split'}"
+                                f" carries its own targets; pass it without y")
             x = data
         x = self.task_type.check_images(x, keep_uint8=keep_uint8)
         y = self.task_type.check_targets(y, len(x))

@@ -193,6 +193,13 @@ def float_images(x: Any) -> np.ndarray:
 def check_images(x: Any, input_shape: tuple[int, int, int] | None,
                  keep_uint8: bool = False) -> np.ndarray:
     """See ``TaskType.check_images``."""
+    if x is None or isinstance(x, (str, bytes, dict)) or hasattr(x, "train"):
+        what = ("a dataset (pass one of its splits, e.g. data.test, or data.test.images)"
+                if hasattr(x, "train") else "a dict (a batch dict goes where the whole "
+                "split goes, e.g. predict(batch) or fit(batch))" if isinstance(x, dict)
+                else "a file name (read it first, e.g. with PIL.Image.open)"
+                if isinstance(x, (str, bytes)) else "None")
+        raise DataError(f"images must be an array of shape (N, H, W, C). Received: {what}")
     try:
         x = np.asarray(x)
     except Exception as exc:  # ragged lists

@@ -35,8 +35,10 @@ class ClassificationTask(TaskType):
         elif y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]
         if y.ndim != 1:
+            why = (" whose rows are not one-hot (one 1, the rest 0: probabilities or soft "
+                   "labels are not targets)") if y.ndim == 2 and y.shape[1] == c else ""
             raise DataError(f"classification labels must have shape (N,) (or one-hot (N, {c}))."
-                            f" Received: shape={y.shape}")
+                            f" Received: shape={y.shape}{why}")
         if len(y) != n:
             raise DataError(f"{n} images but {len(y)} labels")
         if np.issubdtype(y.dtype, np.floating):

@@ -285,6 +285,19 @@ def test_compose_refuses_arguments_that_contradict_each_other():
         vh.compose(**mlp, input_shape=(8, 8, 1), num_classes=3, class_names=["a", "a", "b"])
 
 
+
+def test_compose_takes_the_model_as_a_name_or_as_its_config_dict():
+    """The dict form, as loss= and a task config take it (it was 'model.name Input should
+    be a valid string')."""
+    shape = dict(task="classification", input_shape=(8, 8, 1), num_classes=3)
+    task = vh.compose(model={"name": "mlp", "hidden_units": [5]}, **shape)
+    assert task.config.model.name == "mlp" and task.config.model.params["hidden_units"] == [5]
+    with pytest.raises(ConfigError, match="model as a dict needs 'name'"):
+        vh.compose(model={"hidden_units": [5]}, **shape)
+    with pytest.raises(ConfigError, match="gives them again; use one"):
+        vh.compose(model={"name": "mlp"}, model_config={"hidden_units": [5]}, **shape)
+
+
 def test_box_formats_are_checked_where_data_is_described():
     from visionhooks.config import DataInfo
 

@@ -44,6 +44,7 @@ def test_accepted_label_forms(kind, y):
     ([0, 1, 2], 4, "4 images but 3 labels"),
     (np.zeros((3, 2, 2), int), 3, "labels must have shape (N,)"),
     (np.zeros((3, 3), int), 3, "labels must have shape (N,) (or one-hot (N, 4))"),
+    (np.full((3, 4), 0.25), 3, "shape=(3, 4) whose rows are not one-hot (one 1, the rest 0"),
     (np.array(["a", "b", "c"]), 3, "Received: dtype=<U1"),
     # checked before the cast to int32, which would wrap these into the valid range
     (np.array([0, 2**32 + 1, 1]), 3, "label 1 is 4294967297, outside"),
@@ -191,9 +192,25 @@ def test_a_data_model_batch_dict_is_data_too(task):
     assert task.evaluate({"images": x, "labels": y}) == task.evaluate((x, y))
     with pytest.raises(DataError, match="a batch dict carries its own targets"):
         task.evaluate({"images": x, "labels": y}, y)
-    with pytest.raises(DataError, match="a batch dict needs 'images' and 'labels'. "
-                                        "Received keys: \\['images', 'masks'\\]"):
+    with pytest.raises(DataError, match="a batch dict has 'images' and 'labels' \\(nothing "
+                                        "else is read\\). Received keys: \\['images', "
+                                        "'masks'\\]"):
         task.fit({"images": x, "masks": y}, epochs=1, verbose=0, checkpoint=False)
+    with pytest.raises(DataError, match="Received keys: \\['foo', 'images', 'labels'\\]"):
+        task.fit({"images": x, "labels": y, "foo": y}, epochs=1, verbose=0, checkpoint=False)
+
+
+def test_misplaced_arguments_say_what_they_are(task):
+    """Each said 'images must have shape (N, H, W, C) ... Received: shape=()'."""
+    x, y = good_xy()
+    split = vh.datasets.Split(x, y)
+    with pytest.raises(DataError, match="a split carries its own targets; pass it without y"):
+        task.fit(split, y, epochs=1, verbose=0, checkpoint=False)
+    for bad, said in ((None, "None"), ("a.png", "a file name"),
+                      (vh.datasets.Dataset("d", split, split, task.info), "a dataset")):
+        with pytest.raises(DataError, match=f"images must be an array of shape .* Received: "
+                                            f"{said}"):
+            task.predict(bad)
 
 
 def test_uint8_images_predict_like_their_float_version(task):
