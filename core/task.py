@@ -347,7 +347,7 @@ class Task:
         other than 0 writes its throwaway checkpoints."""
         keras = backend.keras()
         from .training import EpochCheckpoint, EpochSeed, StopOnNonFinite, TqdmProgress, \
-            clear_checkpoints, values_kept
+            set_aside_previous_run, values_kept
 
         tc = self.config.train
         write_dir = scratch or self.run_dir
@@ -356,10 +356,10 @@ class Task:
             from .resume import resume as resume_run
 
             initial_epoch, previous = resume_run(self, self.run_dir, epochs, steps, verbose)
-        elif checkpoint and clear_checkpoints(write_dir):
-            warnings.warn(f"a new run in {write_dir}: the checkpoints of the run before it "
-                          f"there were removed (fit(resume=True) / --resume continues one)",
-                          stacklevel=3)
+        elif checkpoint and (moved := set_aside_previous_run(write_dir)):
+            warnings.warn(f"a new run in {write_dir}: the checkpoints and model of the run "
+                          f"before it there were moved to {moved} (fit(resume=True) / "
+                          f"--resume continues a run instead)", stacklevel=3)
         if getattr(self.model, "optimizer", None) is None or not self.model.compiled \
                 or self._compiled_for_evaluation:
             self._compile(steps, epochs, spe)

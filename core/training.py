@@ -240,16 +240,30 @@ def save_checkpoint(run_dir: Path, model: keras.Model, epoch: int,
     return final
 
 
-def clear_checkpoints(run_dir: str | Path) -> int:
-    """Remove a run's checkpoint folders and ``LATEST``; how many folders there were.
-    A new (not resumed) run in the same folder starts with this, so its pruning and its
-    resume never mix its epochs with an earlier run's."""
-    root = Path(run_dir) / CHECKPOINTS
-    old = [p for p in root.glob("epoch-*") if p.is_dir()]
-    for p in [*old, *root.glob(".epoch-*.tmp-*")]:
+#: Where a new run in a used folder moves the run before it (one generation is kept).
+PREVIOUS = "previous-run"
+
+
+def set_aside_previous_run(run_dir: str | Path) -> Path | None:
+    """Move an earlier run's checkpoints and model out of the way of a new (not resumed)
+    run in the same folder, to ``run_dir/previous-run`` (replacing an older one there);
+    that folder, or None when there was nothing to move. The new run's pruning and resume
+    never mix its epochs with the earlier run's, a crash of the new run leaves no stale
+    ``model.keras`` beside its checkpoints, and a forgotten ``--resume`` loses nothing."""
+    run_dir = Path(run_dir)
+    root = run_dir / CHECKPOINTS
+    for p in root.glob(".epoch-*.tmp-*"):  # half-written by a crash: never a checkpoint
         shutil.rmtree(p, ignore_errors=True)
-    (root / LATEST).unlink(missing_ok=True)
-    return len(old)
+    old = [p for p in (root, run_dir / "model.keras")
+           if p.exists() and (p.is_file() or any(p.glob("epoch-*")))]
+    if not old:
+        return None
+    previous = run_dir / PREVIOUS
+    shutil.rmtree(previous, ignore_errors=True)
+    previous.mkdir(parents=True)
+    for p in old:
+        os.replace(p, previous / p.name)
+    return previous
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path | None:

@@ -265,20 +265,27 @@ def test_a_bug_is_not_taken_for_a_damaged_checkpoint(mnist_small, tmp_path, monk
 
 
 @pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
-def test_a_new_run_in_a_used_folder_replaces_its_checkpoints(mnist_small, tmp_path):
+def test_a_new_run_in_a_used_folder_sets_the_earlier_run_aside(mnist_small, tmp_path):
+    """A forgotten --resume deleted the earlier run's checkpoints, and a crash of the new
+    run left the earlier run's model.keras beside the new checkpoints."""
     mlp = {"hidden_units": [8]}
     data = mnist_small.train.take(64)
     vh.compose(task="classification", model="mlp", data=mnist_small,
                model_config=mlp).fit(data, epochs=3, batch_size=BATCH, run_dir=tmp_path,
                                      verbose=0)
-    with pytest.warns(UserWarning, match="checkpoints of the run before it there were removed"):
-        vh.compose(task="classification", model="mlp", data=mnist_small,
-                   model_config=mlp).fit(data, epochs=1, batch_size=BATCH, run_dir=tmp_path,
-                                         verbose=0)
-    root = tmp_path / "checkpoints"
-    assert sorted(p.name for p in root.glob("epoch-*")) == ["epoch-0001"]
-    assert (root / LATEST).read_text() == "epoch-0001"
-    assert read_state(latest_checkpoint(tmp_path))["epoch"] == 1
+    for _ in range(2):  # the second time, the first run's copy is replaced
+        with pytest.warns(UserWarning, match="checkpoints and model of the run before it "
+                                             "there were moved to .*previous-run"):
+            vh.compose(task="classification", model="mlp", data=mnist_small,
+                       model_config=mlp).fit(data, epochs=1, batch_size=BATCH,
+                                             run_dir=tmp_path, verbose=0)
+        root = tmp_path / "checkpoints"
+        assert sorted(p.name for p in root.glob("epoch-*")) == ["epoch-0001"]
+        assert (root / LATEST).read_text() == "epoch-0001"
+        assert read_state(latest_checkpoint(tmp_path))["epoch"] == 1
+    previous = tmp_path / "previous-run"
+    assert (previous / "model.keras").is_file()
+    assert read_state(latest_checkpoint(previous))["epoch"] == 1  # the run just before
 
 
 @pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
