@@ -127,6 +127,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if config.data is None:
         raise VisionhooksError(f"{args.config} has no [data] section: name the dataset to "
                                f"train on, e.g. data = {{ name = \"mnist\" }}")
+    from .building import component_names, resolve
+
+    for kind, name in [*component_names(config.dump()), ("dataset", config.data.name)]:
+        resolve(kind, name)  # a misspelt name now, not after the data has loaded
     t0 = time.perf_counter()
     from . import distribute
 

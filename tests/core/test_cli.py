@@ -141,6 +141,10 @@ def test_train_errors_name_the_problem(capsys, tmp_path):
     bad.write_text('task = "classification"\n[model]\nname = "lenet55"\n[data]\nname = "mnist"\n')
     code, _, err = run(capsys, "train", str(bad))
     assert code == 2 and "unknown model 'lenet55'" in err and "Did you mean 'lenet5'" in err
+    bad.write_text('task = "classification"\n[model]\nname = "lenet55"\n[data]\n'
+                   'name = "image-folder"\npath = "/nowhere"\n')  # names before the data
+    code, _, err = run(capsys, "train", str(bad))
+    assert code == 2 and "unknown model 'lenet55'" in err and "nowhere" not in err
     bad.write_text('task = "classification"\n[model]\nname = "lenet5"\nkernel_size = "big"\n'
                    '[data]\nname = "mnist"\n')
     code, _, err = run(capsys, "train", str(bad))
