@@ -217,6 +217,9 @@ class TaskConfig(BaseModel):
         for spec in self.augment + (self.metrics or []):
             if not spec.name:
                 raise ValueError("every entry of 'augment' and 'metrics' needs a 'name'")
+        twice = repeated(json.dumps(m.dump(), sort_keys=True) for m in self.metrics or [])
+        if twice:  # Keras would report the copy as accuracy_1
+            raise ValueError(f"metrics lists the same metric more than once: {twice[0]}")
         return self
 
     def dump(self) -> dict[str, Any]:

@@ -455,6 +455,8 @@ class Task:
         ``images``) or a ``keras.utils.PyDataset`` of batches."""
         from .streaming import CheckedBatches, is_stream, refuse_arguments
 
+        if not isinstance(raw, (bool, np.bool_)):  # raw="no" is truthy: raw outputs
+            raise ConfigError(f"predict(raw=...) is True or False. Received: {raw!r}")
         if isinstance(images, Split):
             images = images.x
         elif isinstance(images, dict) and "images" in images:

@@ -211,6 +211,13 @@ def test_misplaced_arguments_say_what_they_are(task):
         with pytest.raises(DataError, match=f"images must be an array of shape .* Received: "
                                             f"{said}"):
             task.predict(bad)
+    with pytest.raises(vh.ConfigError, match=r"predict\(raw=...\) is True or False. "
+                                             r"Received: 'no'"):
+        task.predict(x, raw="no")
+    with pytest.raises(vh.ConfigError, match="metrics lists the same metric more than once: "
+                                             '{"name": "accuracy"}'):
+        vh.compose(task="classification", model="mlp", input_shape=(8, 8, 1), num_classes=2,
+                   metrics=["accuracy", {"name": "accuracy"}])
 
 
 def test_uint8_images_predict_like_their_float_version(task):
