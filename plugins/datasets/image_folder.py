@@ -35,7 +35,10 @@ def eight_bit(im: Any, path: Path) -> Any:
     a = np.asarray(im, dtype=np.float64)
     top = 1.0 if im.mode == "F" else 65535.0
     lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
-    if not np.isfinite(a).all() or lo < 0 or hi > top:
+    if not np.isfinite(a).all():
+        raise DataError(f"cannot read image {path}: {int((~np.isfinite(a)).sum())} of its "
+                        f"{im.mode} pixels are NaN or infinite")
+    if lo < 0 or hi > top:
         raise DataError(f"cannot read image {path}: {im.mode} pixels span [{lo:g}, {hi:g}]; "
                         f"read as 0-{top:g}, they must lie within it")
     return Image.fromarray(np.round(a * (255.0 / top)).astype(np.uint8), "L")

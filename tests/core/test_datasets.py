@@ -341,6 +341,11 @@ def test_images_whose_pixels_fit_no_range_are_named(tmp_path):
     with pytest.raises(DataError, match=r"x.tif: F pixels span \[-3, -3\]; read as 0-1, "
                                         r"they must lie within it"):
         load_folder(path=str(tmp_path), image_size=(6, 8), test_fraction=0.0)
+    pixels = np.full((6, 8), 0.5, np.float32)
+    pixels[2, 3] = np.nan  # was "F pixels span [nan, nan]"
+    Image.fromarray(pixels).save(tmp_path / "a" / "x.tif")
+    with pytest.raises(DataError, match=r"x.tif: 1 of its F pixels are NaN or infinite"):
+        load_folder(path=str(tmp_path), image_size=(6, 8), test_fraction=0.0)
 
 
 def test_image_folder_extensions_match_in_any_case_with_or_without_the_dot(tmp_path):
