@@ -116,9 +116,10 @@ class DetectionTask(TaskType):
         return np.concatenate([centers, y["labels"][..., None].astype(np.float32)], axis=-1)
 
     def explain_targets(self, outputs: np.ndarray, target: Any = None) -> dict[str, np.ndarray]:
-        """``{"predictor", "class", "box"}`` per image: the predictor (index into the
-        S·S·B predictors) whose class confidence is explained, its class and its box
-        (rel_xyxy). ``target`` None takes the image's top detection; a dict ``{"box":
+        """``{"predictor", "class", "box", "score"}`` per image: the predictor (index into
+        the S·S·B predictors) whose class confidence is explained, its class, its box
+        (rel_xyxy) and its score, confidence × p(class), as the postprocessor's threshold
+        reads it. ``target`` None takes the image's top detection; a dict ``{"box":
         (4,) or (N, 4) in the data's box format, "class": id (optional)}`` takes the
         predictor whose box overlaps that box most (its best class unless given)."""
         from .boxes import convert_boxes, iou_matrix
@@ -162,8 +163,10 @@ class DetectionTask(TaskType):
             given = target.get("class")
             cls = (probs[np.arange(n), pred].argmax(-1) if given is None
                    else self.class_ids(given, n))
-        return {"predictor": pred.astype(np.int32), "class": np.asarray(cls, np.int32),
-                "box": boxes[np.arange(n), pred]}
+        cls = np.asarray(cls, np.int32)
+        return {"predictor": pred.astype(np.int32), "class": cls,
+                "box": boxes[np.arange(n), pred],
+                "score": scores[np.arange(n), pred, cls].astype(np.float32)}
 
     def explain_score(self, outputs: Any, targets: dict[str, Any]) -> Any:
         """The chosen predictor's class-specific confidence, confidence × p(class), in

@@ -321,6 +321,10 @@ def test_detection_saliency_concentrates_inside_the_box(tmp_path):
     for box in ([0.5, 0.5], [0.5, 0.5, np.nan, 0.1], "abc"):
         with pytest.raises(DataError, match="target box must be 4 finite numbers"):
             task.explain(xt[:1], "saliency", target={"box": box})
+    score = top["targets"]["score"]  # confidence × p(class) of the explained predictor
+    assert score.shape == (1,)
+    found = task.predict(xt[:1])["scores"][0]  # the postprocessor's detections
+    np.testing.assert_allclose(score[0], found.max(), rtol=1e-5)
     # a box that overlaps no predicted box (here: of zero area) is not silently predictor 0
     with pytest.warns(UserWarning, match=r"overlaps no predicted box in 1 of 1 image"):
         task.explain(xt[:1], "saliency", target={"box": [0.5, 0.5, 0.0, 0.0]})
