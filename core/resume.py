@@ -71,8 +71,9 @@ def restore_newest(task: Task, run_dir: Path) -> tuple[Path | None, dict[str, An
             # what a damaged file raises: JSON, zip, HDF5 (OSError), Keras (ValueError)
             last = exc
             failures.append(f"{ckpt.name}: {type(exc).__name__}: {exc}")
-            warnings.warn(f"checkpoint {ckpt} cannot be read ({failures[-1]}); trying the "
-                          f"one before it", stacklevel=5)  # the caller of fit
+            warnings.warn(f"checkpoint {ckpt} cannot be read, damaged or incomplete "
+                          f"({failures[-1]}); trying the one before it",
+                          stacklevel=5)  # the caller of fit
             continue
         return ckpt, state
     if failures:
