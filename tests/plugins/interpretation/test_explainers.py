@@ -362,13 +362,13 @@ def test_latent_space_defaults_to_the_bottleneck_of_an_encoder_decoder():
     seg = vh.compose(task="segmentation", model="unet", input_shape=(16, 16, 1), num_classes=2,
                      model_config={"base_filters": 4, "depth": 2})
     x = np.random.default_rng(0).random((6, 16, 16, 1)).astype(np.float32)
-    out = seg.explain(x, "latent", perplexity=2.0)
+    out = seg.explain(x, "latent", perplexity=1.5)
     assert out["layer"] == "bottleneck_relu2" and out["features"].shape == (6, 16)
     assert seg.explain(x[:1], "projections")["layer"] == "decoder1_relu2"
     # a network without feature maps: the last hidden activation (it was an error)
     mlp = vh.compose(task="classification", model="mlp", input_shape=(16, 16, 1),
                      num_classes=3, model_config={"hidden_units": [12, 8]})
-    out = mlp.explain(x, "latent", perplexity=2.0)
+    out = mlp.explain(x, "latent", perplexity=1.5)
     assert out["layer"] == "dense2_relu" and out["features"].shape == (6, 8)
 
 
