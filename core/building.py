@@ -163,14 +163,15 @@ def build_network(task_config: dict[str, Any], info: dict[str, Any],
     keras.config.set_dtype_policy(config.train.precision)  # the network's layers follow it
     try:
         network = comp.resolve_factory()(cfg, data_info)
-    except ValueError as exc:  # e.g. an input too small for the model's pooling
-        raise ConfigError(f"model {comp.name!r} cannot be built for input_shape="
-                          f"{data_info.input_shape}, num_classes={data_info.num_classes}: "
-                          f"{exc}") from exc
-    except VisionhooksError:
+    except VisionhooksError:  # the plugin's own message says what is wrong
         raise
-    except Exception as exc:  # a plugin's own error: named with its plugin
-        raise comp.failed(exc) from exc
+    except ValueError as exc:  # e.g. an input too small for the model's pooling
+        raise ConfigError(f"model {comp.name!r} (plugin {comp.plugin!r}) cannot be built "
+                          f"for input_shape={data_info.input_shape}, num_classes="
+                          f"{data_info.num_classes}: {exc}") from exc
+    except Exception as exc:  # a plugin's own error: named with its plugin, type kept
+        comp.note(exc)
+        raise
     finally:
         keras.config.set_dtype_policy(previous)
     if not isinstance(network, keras.Model):

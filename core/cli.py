@@ -407,7 +407,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except (FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
         # a folder that is a file, a file that cannot be written: the message names the path
-        print(f"visionhooks: error: {exc}", file=sys.stderr)
+        notes = "".join(f"\n  {n}" for n in getattr(exc, "__notes__", ()))  # which plugin
+        print(f"visionhooks: error: {exc}{notes}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("visionhooks: interrupted (checkpoints of finished epochs are kept; use "

@@ -12,7 +12,8 @@ class ConfigError(VisionhooksError, ValueError):
 
 
 class ComponentError(VisionhooksError, TypeError):
-    """A plugin called ``register`` with something that cannot be a component."""
+    """A plugin registered something that cannot be a component, or a component's
+    factory built something its kind cannot use (a loss factory returning None)."""
 
 
 class ComponentNotFoundError(VisionhooksError, LookupError):

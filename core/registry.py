@@ -73,21 +73,22 @@ class Component:
 
     def build(self, params: dict[str, Any] | pydantic.BaseModel | None, info: Any) -> Any:
         """Validate ``params`` and call ``factory(config, info)``. A factory that fails
-        with other than a visionhooks error (which already says what is wrong) is named
-        in a ``ComponentError``, its own error chained: a bare "RuntimeError" from deep in
-        a plugin said neither which plugin nor which component."""
+        with other than a visionhooks error (which already says what is wrong) gets a note
+        naming the component and its plugin, its type kept for callers that catch it (a
+        bare "RuntimeError" from deep in a plugin said neither)."""
         factory, config = self.resolve_factory(), self.validate(params)
         try:
             return factory(config, info)
         except VisionhooksError:
             raise
         except Exception as exc:
-            raise self.failed(exc) from exc
+            self.note(exc)
+            raise
 
-    def failed(self, exc: Exception) -> ComponentError:
-        """The error for a factory of this component that raised ``exc``."""
-        return ComponentError(f"{self.kind} {self.name!r} of plugin {self.plugin!r} failed "
-                              f"to build: {type(exc).__name__}: {exc}")
+    def note(self, exc: BaseException) -> None:
+        """Name this component and its plugin on ``exc``, raised by its factory."""
+        exc.add_note(f"raised by the factory of {self.kind} {self.name!r} (plugin "
+                     f"{self.plugin!r})")
 
 
 class Registry:
