@@ -202,6 +202,8 @@ class BrokenParts:
         register("no-loss", lambda config, info: None, tasks=("classification",))
         register("not-a-keras-loss", lambda config, info: "mean_sqared_error",
                  tasks=("classification",))
+        register("keras-crossentropy", lambda config, info: "CrossEntropy",
+                 tasks=("classification",))
 
     @vh.hookimpl
     def register_postprocessors(self, register):
@@ -270,6 +272,11 @@ def test_a_loss_factory_returning_none_is_named_before_training(host):
                        r"'broken'\) built 'mean_sqared_error', which is not a Keras loss name"):
         task.fit(x, np.array([0, 1, 2, 1]), epochs=1, batch_size=4, verbose=0,
                  checkpoint=False)
+    # "crossentropy" is a name Keras' compile takes though its losses.get does not
+    task = vh.compose(task="classification", model="mlp", loss="keras-crossentropy",
+                      host=host, input_shape=(8, 8, 1), num_classes=3,
+                      model_config={"hidden_units": [4]})
+    task.fit(x, np.array([0, 1, 2, 1]), epochs=1, batch_size=4, verbose=0, checkpoint=False)
 
 
 def test_compose_refuses_arguments_that_contradict_each_other():
