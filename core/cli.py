@@ -113,7 +113,8 @@ def _print_metrics(metrics: dict[str, Any], prefix: str = "test") -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .config import apply_overrides, parse_task_config, read_config_file
+    from .config import apply_overrides, check_new_config, parse_task_config, \
+        read_config_file
 
     raw = read_config_file(args.config)
     overrides = list(args.set or [])
@@ -124,6 +125,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.data_path is not None:
         overrides.append(f"data.path={json.dumps(args.data_path)}")
     config = parse_task_config(apply_overrides(raw, overrides))
+    check_new_config(config)
     if config.data is None:
         raise VisionhooksError(f"{args.config} has no [data] section: name the dataset to "
                                f"train on, e.g. data = {{ name = \"mnist\" }}")

@@ -146,10 +146,6 @@ class OptimizerConfig(BaseModel):
     def _momentum(self) -> OptimizerConfig:
         if self.momentum is not None and self.name not in ("sgd", "rmsprop"):
             raise ValueError(f"momentum applies to sgd and rmsprop, not {self.name!r}")
-        if self.warmup_epochs and self.schedule == "constant":
-            raise ValueError(f"warmup_epochs={self.warmup_epochs:g} applies to schedule "
-                             f"'cosine' (valid schedules: 'constant', 'cosine'); the "
-                             f"constant schedule has no warm-up")
         return self
 
 
@@ -217,9 +213,6 @@ class TaskConfig(BaseModel):
         for spec in self.augment + (self.metrics or []):
             if not spec.name:
                 raise ValueError("every entry of 'augment' and 'metrics' needs a 'name'")
-        twice = repeated(json.dumps(m.dump(), sort_keys=True) for m in self.metrics or [])
-        if twice:  # Keras would report the copy as accuracy_1
-            raise ValueError(f"metrics lists the same metric more than once: {twice[0]}")
         return self
 
     def dump(self) -> dict[str, Any]:
@@ -249,6 +242,20 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot parse {str(path)!r}: {exc}") from exc
     raise ConfigError(f"config files must end in .toml or .json. Received: {str(path)!r}")
+
+
+def check_new_config(config: TaskConfig) -> None:
+    """Rules for a config a user writes now, not for one read back from a saved file
+    (files saved before a rule must keep loading): settings that would be ignored or
+    duplicated are errors."""
+    opt = config.optimizer
+    if opt.warmup_epochs and opt.schedule == "constant":
+        raise ConfigError(f"optimizer.warmup_epochs={opt.warmup_epochs:g} applies to schedule "
+                          f"'cosine' (valid schedules: 'constant', 'cosine'); the constant "
+                          f"schedule has no warm-up")
+    twice = repeated(json.dumps(m.dump(), sort_keys=True) for m in config.metrics or [])
+    if twice:  # Keras would report the copy as accuracy_1
+        raise ConfigError(f"metrics lists the same metric more than once: {twice[0]}")
 
 
 def parse_task_config(source: TaskConfig | dict[str, Any] | str | Path) -> TaskConfig:

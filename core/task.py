@@ -22,7 +22,8 @@ import numpy as np
 from . import backend
 from .building import _SINGLE, _kind, build_augmenter, build_network, building_with, resolve
 from .composition import compose, resolve_info
-from .config import DataInfo, TaskConfig, parse_task_config, train_options
+from .config import DataInfo, TaskConfig, check_new_config, parse_task_config, \
+    train_options
 from .contracts import check_built, check_keras_name, check_metric, check_network, \
     check_serves
 from .datasets import LazySplit, Split, rows_of
@@ -142,6 +143,7 @@ class Task:
         with a ``LayoutMap``) overrides ``train.distribution`` for building and training.
         """
         config = parse_task_config(source)
+        check_new_config(config)
         host = host or default_host()
         task_cls = host.component("task", config.task.name).resolve_factory()
         # before the task type completes the model's parameters for itself (anchors)
@@ -362,6 +364,12 @@ class Task:
                           f"--resume continues a run instead)", stacklevel=3)
         if getattr(self.model, "optimizer", None) is None or not self.model.compiled \
                 or self._compiled_for_evaluation:
+            opt = self.config.optimizer
+            if opt.schedule != "constant" and opt.warmup_epochs >= epochs:
+                # a quick --epochs 1 of a config with warm-up: allowed, but said
+                warnings.warn(f"optimizer.warmup_epochs={opt.warmup_epochs:g} is not fewer "
+                              f"than the run's epochs={epochs}: the learning rate rises from "
+                              f"0 for the whole run and never decays", stacklevel=3)
             self._compile(steps, epochs, spe)
             self._compiled_for_evaluation = False
             self._schedule_epochs, self._schedule_steps = epochs, steps

@@ -312,10 +312,6 @@ def build_optimizer(cfg: Any, steps_per_epoch: int, epochs: int) -> keras.optimi
     """An optimizer from ``OptimizerConfig``; cosine decay spans the whole run."""
     lr: Any = cfg.learning_rate
     if cfg.schedule == "cosine":
-        if cfg.warmup_epochs >= epochs:  # a quick --epochs 1 of a config: allowed, named
-            warnings.warn(f"optimizer.warmup_epochs={cfg.warmup_epochs:g} is not fewer than "
-                          f"the run's epochs={epochs}: the learning rate rises from 0 for "
-                          f"the whole run and never decays", UserWarning, stacklevel=2)
         total = max(1, steps_per_epoch * epochs)
         warmup = int(cfg.warmup_epochs * steps_per_epoch)
         lr = keras.optimizers.schedules.CosineDecay(

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 from pathlib import Path
 
 import keras
 import pytest
 from pydantic import ValidationError
+
+import visionhooks as vh
 
 from visionhooks import config as cfg
 from visionhooks import training
@@ -135,14 +138,28 @@ def test_optimizer_settings_that_would_be_ignored_or_never_work_are_named():
     rate must be finite (inf passed and failed as a NaN loss at the end of an epoch); a
     warm-up as long as the run never reaches its peak (allowed: a quick --epochs 1 of a
     config with warm-up, but said)."""
-    with pytest.raises(ValidationError, match="warmup_epochs=1 applies to schedule 'cosine'"):
-        cfg.OptimizerConfig(warmup_epochs=1)
+    with pytest.raises(vh.ConfigError, match="warmup_epochs=1 applies to schedule 'cosine'"):
+        vh.compose(task="classification", model="mlp", input_shape=(8, 8, 1), num_classes=2,
+                   optimizer={"warmup_epochs": 1})
+    # a file saved before the rule reads back (the load path validates with TaskConfig)
+    old = {"task": "classification", "model": "mlp", "optimizer": {"warmup_epochs": 1},
+           "metrics": ["accuracy", "accuracy"]}
+    assert cfg.TaskConfig.model_validate(old).optimizer.warmup_epochs == 1
     for key in ("learning_rate", "clipnorm", "weight_decay", "warmup_epochs"):
         with pytest.raises(ValidationError, match="finite number"):
             cfg.OptimizerConfig(schedule="cosine", **{key: float("inf")})
-    with pytest.warns(UserWarning, match=r"warmup_epochs=2 is not fewer than the run's "
-                                         r"epochs=2: the learning rate rises"):
-        training.build_optimizer(cfg.OptimizerConfig(schedule="cosine", warmup_epochs=2), 10, 2)
+    import numpy as np
+
+    task = vh.compose(task="classification", model="mlp", input_shape=(8, 8, 1), num_classes=2,
+                      optimizer={"schedule": "cosine", "warmup_epochs": 1})
+    x, y = np.zeros((4, 8, 8, 1), np.float32), np.array([0, 1, 0, 1])
+    with warnings.catch_warnings():  # evaluating first compiles with no run to warn about
+        warnings.simplefilter("error", UserWarning)
+        task.evaluate(x, y)
+    with pytest.warns(UserWarning, match=r"warmup_epochs=1 is not fewer than the run's "
+                                         r"epochs=1: the learning rate rises") as record:
+        task.fit(x, y, epochs=1, verbose=0, checkpoint=False)
+    assert record[0].filename == __file__  # points at the caller's fit
 
 
 def test_tqdm_progress_draws_one_bar_per_epoch():
