@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import backend
 from .building import building_with, unpin_components
@@ -31,39 +31,46 @@ def resume(task: Task, run_dir: Path, epochs: int, steps: int,
     """Load the newest checkpoint of ``run_dir`` into ``task``: (the epoch it ended, its
     history), or (0, {}) when there is none. ``epochs`` and ``steps`` (per epoch) are the
     resumed run's: a learning-rate schedule made for others is refused."""
-    ckpt, state = restore_newest(task, run_dir)
+    schedule = task.config.optimizer.schedule
+
+    def same_schedule(state: dict[str, Any]) -> None:  # before the task takes its state
+        planned = state.get("schedule_epochs")
+        if schedule != "constant" and planned not in (None, epochs):
+            raise CheckpointError(
+                f"the checkpoint's {schedule} learning-rate schedule spans {planned} epochs, "
+                f"so resuming with epochs={epochs} would train at the wrong rates; resume "
+                f"with epochs={planned} or start a new run_dir")
+        planned = state.get("schedule_steps")
+        if schedule != "constant" and planned not in (None, steps):
+            raise CheckpointError(
+                f"the checkpoint's {schedule} learning-rate schedule counts {planned} steps "
+                f"per epoch, and this run has {steps} (another batch_size, amount of "
+                f"training data or number of processes), so it would train at the wrong "
+                f"rates (past the schedule's end: rate 0); resume as the first run did or "
+                f"start a new run_dir")
+
+    ckpt, state = restore_newest(task, run_dir, same_schedule)
     if ckpt is None:
         if verbose:
             print(f"resume: no checkpoint in {run_dir}, starting from scratch")
         return 0, {}
     initial_epoch, previous = int(state["epoch"]), state.get("history", {})
     restore_seed_states(task.model, state.get("seed_states"))
-    planned = state.get("schedule_epochs")
-    schedule = task.config.optimizer.schedule
-    if schedule != "constant" and planned not in (None, epochs):
-        raise CheckpointError(
-            f"the checkpoint's {schedule} learning-rate schedule spans {planned} epochs, so "
-            f"resuming with epochs={epochs} would train at the wrong rates; resume with "
-            f"epochs={planned} or start a new run_dir")
-    planned = state.get("schedule_steps")
-    if schedule != "constant" and planned not in (None, steps):
-        raise CheckpointError(
-            f"the checkpoint's {schedule} learning-rate schedule counts {planned} steps per "
-            f"epoch, and this run has {steps} (another batch_size or amount of training "
-            f"data), so it would train at the wrong rates (past the schedule's end: rate "
-            f"0); resume with the first run's batch_size and data or start a new run_dir")
     if verbose:
         print(f"resuming from {ckpt} (epoch {initial_epoch})")
     return initial_epoch, previous
 
 
-def restore_newest(task: Task, run_dir: Path) -> tuple[Path | None, dict[str, Any]]:
+def restore_newest(task: Task, run_dir: Path, check: Callable[[dict[str, Any]], None]
+                   = lambda state: None) -> tuple[Path | None, dict[str, Any]]:
     """Restore the newest readable checkpoint of ``run_dir``; (its folder, its state),
-    or (None, {}) when there is none."""
+    or (None, {}) when there is none. ``check(state)`` runs before the task is changed
+    (a refused resume leaves the task as it was)."""
     failures, last = [], None
     for ckpt in checkpoints(run_dir):
         try:
             state = read_state(ckpt)
+            check(state)
             restore(task, ckpt, state)
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             if isinstance(exc, VisionhooksError):  # a config mismatch, a missing plugin

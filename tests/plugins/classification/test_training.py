@@ -212,10 +212,11 @@ def test_resume_without_a_run_dir_continues_the_tasks_own_run_or_is_refused(mnis
     x, y = mnist_small.train.take(64)
     with pytest.raises(vh.ConfigError, match=r"fit\(resume=True\) needs run_dir="):
         task.fit(x, y, epochs=1, batch_size=BATCH, resume=True, verbose=0)
-    task.fit(x, y, epochs=1, batch_size=BATCH, verbose=0)
+    first_loss = task.fit(x, y, epochs=1, batch_size=BATCH, verbose=0).history["loss"]
     first = task.run_dir
     h = task.fit(x, y, epochs=2, batch_size=BATCH, resume=True, verbose=0)  # its own run
     assert task.run_dir == first and len(h.history["loss"]) == 2
+    assert h.history["loss"][0] == first_loss[0]  # epoch 1 from the checkpoint, not again
 
 
 # Keras' saving of the MLP passes copy=False to a variable's __array__ (NumPy 2 warns)
@@ -232,7 +233,7 @@ def test_resume_skips_a_damaged_newest_checkpoint(mnist_small, tmp_path, damage)
     root = tmp_path / "checkpoints"
     damage(root / "epoch-0002")  # a power cut mid-write: the older epoch is intact
     again = vh.compose(task="classification", model="mlp", data=mnist_small, model_config=mlp)
-    with pytest.warns(UserWarning, match="epoch-0002 cannot be read .*trying the one before"):
+    with pytest.warns(UserWarning, match="epoch-0002 cannot be read, damaged or incomplete .*trying the one before"):
         h = again.fit(data, epochs=3, batch_size=BATCH, run_dir=tmp_path, resume=True,
                       verbose=0)
     assert len(h.history["loss"]) == 3  # epoch 1 from the checkpoint, epochs 2-3 trained
@@ -408,12 +409,16 @@ def test_resume_with_more_epochs_under_a_cosine_schedule_is_refused(mnist_small,
     task.fit(x, y, epochs=2, batch_size=64, run_dir=tmp_path, verbose=0)
     again = vh.compose(task="classification", model="lenet5", data=mnist_small,
                        optimizer={"schedule": "cosine"})
+    fresh = again.model
     with pytest.raises(CheckpointError, match="spans 2 epochs"):
         again.fit(x, y, epochs=3, batch_size=64, run_dir=tmp_path, resume=True, verbose=0)
+    assert again.model is fresh  # refused before it took the checkpoint's state (and its
+    # optimizer at the schedule's end: a new run_dir then trained at rate 0)
     # another batch size: another number of steps per epoch, the same trap
     with pytest.raises(CheckpointError, match=r"counts 2 steps per epoch, and this run has 4 "
                                               r"\(another batch_size"):
         again.fit(x, y, epochs=2, batch_size=32, run_dir=tmp_path, resume=True, verbose=0)
+    assert again.model is fresh
     history = again.fit(x, y, epochs=2, batch_size=64, run_dir=tmp_path, resume=True,
                         verbose=0)
     assert len(history.history["loss"]) == 2
