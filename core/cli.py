@@ -129,15 +129,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     if config.data is None:
         raise VisionhooksError(f"{args.config} has no [data] section: name the dataset to "
                                f"train on, e.g. data = {{ name = \"mnist\" }}")
-    from .building import component_names, resolve
-
-    for kind, name in [*component_names(config.dump()), ("dataset", config.data.name)]:
-        resolve(kind, name)  # a misspelt name now, not after the data has loaded
     t0 = time.perf_counter()
     from . import distribute
 
     multi = distribute.initialize(args.coordinator, args.num_processes, args.process_id)
     main_process = not multi or distribute.is_main_process()
+    from .building import component_names, resolve
+
+    # a misspelt name now, not after the data has loaded; after initialize, which must
+    # come before anything (a plugin's import included) uses JAX
+    for kind, name in [*component_names(config.dump()), ("dataset", config.data.name)]:
+        resolve(kind, name)
     from .task import Task
 
     data = _load_dataset(config.data)

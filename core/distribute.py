@@ -42,8 +42,9 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
     """
     coordinator = coordinator or os.environ.get(ENV["coordinator"])
     if not coordinator:
-        given = [f"{flag} ({value})" for flag, value in (
-            ("--num-processes", num_processes), ("--process-id", process_id)) if value is not None]
+        given = [f"{flag} ({value})" for flag, value, alone in (
+            ("--num-processes", num_processes, 1), ("--process-id", process_id, 0))
+            if value not in (None, alone)]
         if given:  # without a coordinator these would be ignored: a single-process run
             raise ConfigError(f"{' and '.join(given)} without a coordinator address "
                               f"(--coordinator HOST:PORT or {ENV['coordinator']}): a "

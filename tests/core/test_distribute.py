@@ -134,3 +134,4 @@ def test_initialize_needs_a_complete_description(monkeypatch):
         distribute.initialize(None, None, 1)
     with pytest.raises(ConfigError, match=r"--num-processes \(0\) without a coordinator"):
         distribute.initialize(None, 0, None)
+    assert distribute.initialize(None, 1, 0) is False  # a launch script's one process
