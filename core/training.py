@@ -240,29 +240,35 @@ def save_checkpoint(run_dir: Path, model: keras.Model, epoch: int,
     return final
 
 
-#: Where a new run in a used folder moves the run before it (one generation is kept).
+#: Where a new run in a used folder moves the run before it (one earlier run is kept).
 PREVIOUS = "previous-run"
+#: What a run leaves in its folder: checkpoints, the final model, the CLI's results.
+RUN_OUTPUTS = (CHECKPOINTS, "model.keras", "metrics.json", "figures")
 
 
 def set_aside_previous_run(run_dir: str | Path) -> Path | None:
-    """Move an earlier run's checkpoints and model out of the way of a new (not resumed)
-    run in the same folder, to ``run_dir/previous-run`` (replacing an older one there);
-    that folder, or None when there was nothing to move. The new run's pruning and resume
-    never mix its epochs with the earlier run's, a crash of the new run leaves no stale
-    ``model.keras`` beside its checkpoints, and a forgotten ``--resume`` loses nothing."""
+    """Move an earlier run's outputs (``RUN_OUTPUTS``) out of the way of a new (not
+    resumed) run in the same folder, to ``run_dir/previous-run`` (replacing the run kept
+    there before); that folder, or None when there was nothing to move. The new run's
+    pruning and resume never mix its epochs with the earlier run's, a crash of the new run
+    leaves no stale ``model.keras`` beside its checkpoints, and a forgotten ``--resume``
+    does not delete the run it meant to continue."""
     run_dir = Path(run_dir)
     root = run_dir / CHECKPOINTS
     for p in root.glob(".epoch-*.tmp-*"):  # half-written by a crash: never a checkpoint
         shutil.rmtree(p, ignore_errors=True)
-    old = [p for p in (root, run_dir / "model.keras")
-           if p.exists() and (p.is_file() or any(p.glob("epoch-*")))]
-    if not old:
+    if not (root.is_dir() and any(root.glob("epoch-*"))) \
+            and not (run_dir / "model.keras").exists():
         return None
     previous = run_dir / PREVIOUS
-    shutil.rmtree(previous, ignore_errors=True)
-    previous.mkdir(parents=True)
-    for p in old:
-        os.replace(p, previous / p.name)
+    if previous.exists() or previous.is_symlink():  # out of the way first, then deleted
+        stale = run_dir / f".{PREVIOUS}-{os.getpid()}-{time.time_ns()}"
+        os.replace(previous, stale)
+        (shutil.rmtree if stale.is_dir() else os.remove)(stale)
+    previous.mkdir()
+    for name in RUN_OUTPUTS:
+        if (run_dir / name).exists():
+            os.replace(run_dir / name, previous / name)
     return previous
 
 

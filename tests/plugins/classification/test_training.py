@@ -275,6 +275,7 @@ def test_a_new_run_in_a_used_folder_sets_the_earlier_run_aside(mnist_small, tmp_
                model_config=mlp).fit(data, epochs=3, batch_size=BATCH, run_dir=tmp_path,
                                      verbose=0)
     for _ in range(2):  # the second time, the first run's copy is replaced
+        (tmp_path / "metrics.json").write_text("{}")  # as the CLI writes after a run
         with pytest.warns(UserWarning, match="checkpoints and model of the run before it "
                                              "there were moved to .*previous-run"):
             vh.compose(task="classification", model="mlp", data=mnist_small,
@@ -284,8 +285,10 @@ def test_a_new_run_in_a_used_folder_sets_the_earlier_run_aside(mnist_small, tmp_
         assert sorted(p.name for p in root.glob("epoch-*")) == ["epoch-0001"]
         assert (root / LATEST).read_text() == "epoch-0001"
         assert read_state(latest_checkpoint(tmp_path))["epoch"] == 1
+        assert not (tmp_path / "metrics.json").exists()  # moved with its run
     previous = tmp_path / "previous-run"
-    assert (previous / "model.keras").is_file()
+    assert (previous / "model.keras").is_file() and (previous / "metrics.json").is_file()
+    assert not list(tmp_path.glob(".previous-run-*"))  # the older copy was deleted
     assert read_state(latest_checkpoint(previous))["epoch"] == 1  # the run just before
 
 
