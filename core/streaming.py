@@ -20,6 +20,7 @@ import numpy as np
 
 from .datasets import rows_of
 from .errors import ConfigError, DataError
+from .tasktype import check_batch_keys
 
 
 def is_stream(data: Any) -> bool:
@@ -156,9 +157,7 @@ class CheckedBatches(keras.utils.PyDataset):
     def _split(self, item: Any) -> tuple[Any, Any]:
         target = self.task_type.target
         if isinstance(item, dict):
-            if "images" not in item or (target not in item and not self.images_only):
-                raise DataError(f"a batch dict needs 'images' and {target!r}. Received keys: "
-                                f"{sorted(item)}")
+            check_batch_keys(item, target, "a batch", self.images_only)
             return item["images"], None if self.images_only else item[target]
         if isinstance(item, tuple) and len(item) in (1, 2, 3):
             if len(item) == 3:

@@ -31,7 +31,7 @@ from .errors import ConfigError, DataError, IncompatibleComponentsError
 from .manager import Host
 from .manager import host as default_host
 from .registry import Component
-from .tasktype import Evaluator, TaskType, float_images
+from .tasktype import Evaluator, TaskType, check_batch_keys, float_images
 
 __all__ = ["Task", "build_augmenter", "build_network", "building_with", "compose", "resolve",
            "resolve_info"]
@@ -222,10 +222,7 @@ class Task:
                                 f"whole dataset")
             if isinstance(data, dict):  # a batch in the data model
                 target = self.task_type.target
-                if "images" not in data or target not in data \
-                        or set(data) - {"images", target}:
-                    raise DataError(f"{what}: a batch dict has 'images' and {target!r} "
-                                    f"(nothing else is read). Received keys: {sorted(data)}")
+                check_batch_keys(data, target, what)
                 data = (data["images"], data[target])
             if hasattr(data, "ndim"):  # an array of images: two would unpack as (x, y)
                 raise DataError(f"{what}: images without targets; pass a split, an (x, y) "

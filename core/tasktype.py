@@ -190,13 +190,29 @@ def float_images(x: Any) -> np.ndarray:
     return x.astype(np.float32, copy=False)
 
 
+def check_batch_keys(batch: dict[str, Any], target: str, what: str,
+                     images_only: bool = False) -> None:
+    """A data-model batch dict for training or evaluation has ``images`` and ``target``
+    and nothing else (another key would be ignored without a word)."""
+    need = {"images"} if images_only else {"images", target}
+    missing, extra = need - set(batch), set(batch) - {"images", target}
+    if missing:
+        raise DataError(f"{what}: a batch dict needs 'images' and {target!r}; "
+                        f"{sorted(missing)} missing. Received keys: {sorted(map(str, batch))}")
+    if extra:
+        raise DataError(f"{what}: a batch dict has 'images' and {target!r} only; "
+                        f"{sorted(map(str, extra))} would be ignored. Received keys: "
+                        f"{sorted(map(str, batch))}")
+
+
 def check_images(x: Any, input_shape: tuple[int, int, int] | None,
                  keep_uint8: bool = False) -> np.ndarray:
     """See ``TaskType.check_images``."""
     if x is None or isinstance(x, (str, bytes, dict)) or hasattr(x, "train"):
         what = ("a dataset (pass one of its splits, e.g. data.test, or data.test.images)"
-                if hasattr(x, "train") else "a dict (a batch dict goes where the whole "
-                "split goes, e.g. predict(batch) or fit(batch))" if isinstance(x, dict)
+                if hasattr(x, "train") else f"a dict without 'images' (a batch dict has "
+                f"'images' and the targets). Received keys: {sorted(map(str, x))}"
+                if isinstance(x, dict)
                 else "a file name (read it first, e.g. with PIL.Image.open)"
                 if isinstance(x, (str, bytes)) else "None")
         raise DataError(f"images must be an array of shape (N, H, W, C). Received: {what}")

@@ -192,12 +192,16 @@ def test_a_data_model_batch_dict_is_data_too(task):
     assert task.evaluate({"images": x, "labels": y}) == task.evaluate((x, y))
     with pytest.raises(DataError, match="a batch dict carries its own targets"):
         task.evaluate({"images": x, "labels": y}, y)
-    with pytest.raises(DataError, match="a batch dict has 'images' and 'labels' \\(nothing "
-                                        "else is read\\). Received keys: \\['images', "
-                                        "'masks'\\]"):
+    with pytest.raises(DataError, match="a batch dict needs 'images' and 'labels'; "
+                                        "\\['labels'\\] missing. Received keys: "
+                                        "\\['images', 'masks'\\]"):
         task.fit({"images": x, "masks": y}, epochs=1, verbose=0, checkpoint=False)
-    with pytest.raises(DataError, match="Received keys: \\['foo', 'images', 'labels'\\]"):
+    with pytest.raises(DataError, match="'images' and 'labels' only; \\['foo'\\] would be "
+                                        "ignored"):
         task.fit({"images": x, "labels": y, "foo": y}, epochs=1, verbose=0, checkpoint=False)
+    with pytest.raises(DataError, match="Received: a dict without 'images' .* Received keys: "
+                                        "\\['image'\\]"):
+        task.predict({"image": x})
 
 
 def test_misplaced_arguments_say_what_they_are(task):
