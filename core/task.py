@@ -394,7 +394,7 @@ class Task:
             history = keras.callbacks.History()
             history.history = {k: list(v) for k, v in previous.items()}
             return history
-        with self._distributed(), values_kept(cbs):
+        with self._distributed(), values_kept(self.model, cbs):
             history = self.model.fit(**inputs, epochs=epochs, initial_epoch=initial_epoch,
                                      callbacks=cbs, verbose=0)
         if previous:
@@ -421,7 +421,10 @@ class Task:
             refuse_arguments("evaluate()", batch_size=batch_size)
             batches = CheckedBatches(data, self.task_type, "evaluation data")
             self._compile_for_evaluation()
-            return evaluate_stream(self, batches)
+            from .training import values_kept
+
+            with values_kept(self.model):  # a bad batch: Keras leaves the values out
+                return evaluate_stream(self, batches)
         batch_size = train_options(self.config.train, "evaluate() arguments",
                                    batch_size=batch_size).batch_size
         x, y = self._xy(data, y, "evaluation data")
@@ -474,7 +477,9 @@ class Task:
             batch_size = train_options(self.config.train, "predict() arguments",
                                        batch_size=batch_size).batch_size
             x = self.task_type.check_images(images, keep_uint8=True)  # TaskModel scales uint8
-        with self._distributed():
+        from .training import values_kept
+
+        with self._distributed(), values_kept(self.model):  # see evaluate
             outputs = self.model.predict(x, verbose=0, batch_size=batch_size)
         return outputs if raw else self.postprocessor(outputs)
 

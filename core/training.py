@@ -119,26 +119,59 @@ def _seed_variables(model: keras.Model) -> list[Any]:
 
 
 @contextmanager
-def values_kept(callbacks: list[Any]) -> Iterator[None]:
-    """Puts the model's variable values back when ``fit`` fails before its first step ends.
+def values_kept(model: keras.Model, callbacks: list[Any] | None = None) -> Iterator[None]:
+    """Puts the model's variable values back when Keras' ``fit``, ``evaluate`` or
+    ``predict`` fails before it has put them back itself.
 
     Keras' JAX trainer takes the values out of the variables (model, optimizer, metrics)
-    once it has built them and puts back those of the last finished step, in a
-    ``finally``; when the first step fails (a bad first batch from a ``PyDataset``), there
-    is no finished step and the model was left without values: every later ``fit``,
-    ``predict`` or ``save`` failed inside Keras ("'NoneType' object is not callable").
-    A callback (inserted first in ``callbacks``) notes the values when training begins,
-    after the build and before they are taken out."""
+    while it runs: ``fit`` puts back those of the last finished step in a ``finally``,
+    so a failing first step (a bad first batch from a ``PyDataset``) left none;
+    ``evaluate`` and ``predict`` keep the last step's but put nothing back when a batch
+    fails. Every later
+    ``fit``, ``predict`` or ``save`` then failed inside Keras ("'NoneType' object is not
+    callable"). For ``fit`` pass its ``callbacks``: a first callback notes the values when
+    training begins (after the optimizer is built, before they are taken out); otherwise
+    they are noted now. A failure inside a step of several batches
+    (``steps_per_execution``) after one of them has updated the values consumes them;
+    that is a ``TrainingError`` saying so, not a later failure inside Keras."""
+    from .errors import TrainingError
+
     keep = _ValuesAtStart()
-    callbacks.insert(0, keep)
+    keep.note(model)
+    if any(not _usable(value) and getattr(v, "_initializer", None) is None  # not deferred
+           for v, value in keep.values):
+        raise TrainingError("this task lost its values when a training step of several "
+                            "batches (steps_per_execution) failed; load its newest "
+                            "checkpoint, vh.load(...), or compose it again")
+    if callbacks is not None:  # fit: noted again once the optimizer is built
+        callbacks.insert(0, keep)
+    model._jax_state = None  # a failed call before may have left its last step's state
     try:
         yield
-    except BaseException:
+    except BaseException as exc:
+        # the last finished step's values, where Keras kept them (evaluate and predict
+        # do, without putting them back); then the values noted at the start
+        model.jax_state_sync()
+        model._jax_state = None
+        lost = 0
         for v, value in keep.values:
-            if getattr(v, "_value", 1) is None and value is not None \
-                    and not getattr(value, "is_deleted", lambda: False)():
+            if _usable(getattr(v, "_value", None)):
+                continue
+            if _usable(value):
                 v.assign(value)
+            else:
+                lost += 1
+        if lost:
+            raise TrainingError(
+                f"{exc}\n(the step that failed had already updated and consumed {lost} of "
+                f"the model's values: this task cannot go on; load its newest checkpoint, "
+                f"vh.load(...), or compose it again)") from exc
         raise
+
+
+def _usable(value: Any) -> bool:
+    """A variable value that is there and not given away (donated) to a later step."""
+    return value is not None and not getattr(value, "is_deleted", lambda: False)()
 
 
 class _ValuesAtStart(keras.callbacks.Callback):
@@ -146,7 +179,9 @@ class _ValuesAtStart(keras.callbacks.Callback):
     values: list[tuple[Any, Any]] = []
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        model = self.model
+        self.note(self.model)
+
+    def note(self, model: keras.Model) -> None:
         variables = list(model.variables) + list(getattr(model, "metrics_variables", []))
         if getattr(model, "optimizer", None) is not None:
             variables += list(model.optimizer.variables)

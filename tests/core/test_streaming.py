@@ -249,3 +249,28 @@ def test_a_bad_first_batch_leaves_the_task_as_it_was(mnist_small):
     np.testing.assert_array_equal(t.predict(x[:8], raw=True), before)
     t.fit(Batches(x, y), epochs=1, verbose=0, checkpoint=False)
     assert not np.array_equal(t.predict(x[:8], raw=True), before)
+    # evaluate and predict: Keras keeps the last batch's values but does not put them back
+    trained = t.predict(x[:8], raw=True)
+    bad = x.astype(np.float32) / 255
+    bad[40, 0, 0] = np.nan  # batch 1
+    with pytest.raises(vh.DataError, match="evaluation data, batch 1: images contain NaN"):
+        t.evaluate(Batches(bad, y))
+    with pytest.raises(vh.DataError, match="predict data, batch 1: images contain NaN"):
+        t.predict(Batches(bad))
+    np.testing.assert_array_equal(t.predict(x[:8], raw=True), trained)
+
+
+def test_a_failed_step_of_several_batches_is_named_and_the_task_refuses_to_go_on(mnist_small):
+    """With steps_per_execution, a bad batch after the first of a step fails once the
+    values have been given to that step: nothing can put them back, so fit says so, and
+    later calls say why instead of failing inside Keras."""
+    t = task(mnist_small)
+    x, y = mnist_small.train.take(128)
+    bad = x.astype(np.float32) / 255
+    bad[40, 0, 0] = np.nan  # batch 1: the second of the first step of two
+    with pytest.raises(vh.TrainingError, match=r"batch 1: images contain NaN.*\n\(the step "
+                                               r"that failed had already updated and consumed"):
+        t.fit(Batches(bad, y), epochs=1, verbose=0, checkpoint=False, steps_per_execution=2)
+    with pytest.raises(vh.TrainingError, match="this task lost its values when a training "
+                                               "step of several batches"):
+        t.predict(x[:4])
