@@ -41,7 +41,9 @@ class YOLODecode(keras.layers.Layer):
         wh = anchors * ops.exp(ops.clip(t[..., 2:4], -8.0, 4.0))
         conf = ops.sigmoid(t[..., 4:5])
         boxes = ops.concatenate([x[..., None], y[..., None], wh, conf], axis=-1)
-        probs = ops.softmax(raw[..., 5 * b: 5 * b + c], axis=-1)
+        scores = raw[..., 5 * b: 5 * b + c]
+        # one class: p = 1 (what the softmax gives, without Keras' warning about it)
+        probs = ops.softmax(scores, axis=-1) if c > 1 else ops.ones_like(scores)
         return ops.concatenate([ops.reshape(boxes, (-1, s1, s2, 5 * b)), probs], axis=-1)
 
     def compute_output_shape(self, input_shape):

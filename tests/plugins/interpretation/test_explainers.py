@@ -100,7 +100,7 @@ def test_gradcam_is_the_seed_formula_on_a_linear_head(quadrant_task):
     out = task.explain(x, "saliency", layer="c3_relu", normalize=False)
     import keras
 
-    a = np.asarray(keras.Model(task.network.inputs,
+    a = np.asarray(keras.Model(task.network.inputs[0],
                                task.network.get_layer("c3_relu").output)(x))
     w = np.asarray(task.network.get_layer("probs").kernel)  # (k, classes)
     w = w - w.mean(axis=1, keepdims=True)
