@@ -4,8 +4,9 @@ A ``Task`` owns a ``TaskModel`` (a ``keras.Model``) and the parts around it; ``f
 ``evaluate``, ``predict``, ``explain`` and ``save`` are thin, validated layers over Keras.
 Building blocks live in ``building`` (components, network, augmenter), ``composition``
 (``vh.compose`` and the ``DataInfo`` a task serves), ``inputs`` and ``streaming`` (the
-data handed to Keras: checked splits, or batches read one at a time), ``training``
-(callbacks, checkpoints) and ``resume`` (continuing a run from its newest checkpoint).
+data handed to Keras: checked splits, or batches read one at a time), ``fitting`` (a
+training run over ``keras.Model.fit``), ``training`` (callbacks, checkpoints) and
+``resume`` (continuing a run from its newest checkpoint).
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from .building import _SINGLE, _kind, build_augmenter, build_network, building_w
 from .composition import compose, resolve_info
 from .config import DataInfo, TaskConfig, check_new_config, parse_task_config, \
     train_options
-from .contracts import check_built, check_keras_name, check_metric, check_network, \
-    check_serves
+from .contracts import check_built, check_metric, check_network, check_serves
 from .datasets import LazySplit, Split, rows_of
 from .errors import ConfigError, DataError, IncompatibleComponentsError
+from .fitting import callback_list, compile_for_training, run
 from .manager import Host
 from .manager import host as default_host
 from .registry import Component
@@ -243,22 +244,6 @@ class Task:
 
     # -- training -----------------------------------------------------------------
 
-    def _compile(self, steps_per_epoch: int, epochs: int, steps_per_execution: int) -> None:
-        from .training import build_optimizer
-
-        with self._distributed():  # optimizer and metric variables live where the model does
-            loss = self.components["loss"].build(self.config.loss.params, self.info)
-            check_built(self.components["loss"], loss, 2, "a keras.losses.Loss, a function "
-                        "of (y_true, y_pred) or a Keras loss name",
-                        (backend.keras().losses.Loss, str))
-            if isinstance(loss, str):
-                check_keras_name(self.components["loss"], loss, backend.keras().losses.get)
-            metrics = [m for m in self._build_metrics() if not isinstance(m, Evaluator)]
-            self.model.compile(optimizer=build_optimizer(self.config.optimizer,
-                                                         steps_per_epoch, epochs),
-                               loss=loss, metrics=metrics, jit_compile=True,
-                               steps_per_execution=steps_per_execution)
-
     def _build_metrics(self) -> list[Any]:
         built = [c.build(s.params, self.info)
                  for c, s in zip(self.metric_components, self.metric_specs)]
@@ -298,7 +283,7 @@ class Task:
                              validation_split=validation_split,
                              steps_per_execution=steps_per_execution)
         epochs, spe = opts.epochs, opts.steps_per_execution
-        callbacks = _callback_list(callbacks)
+        callbacks = callback_list(callbacks)
         from .distribute import is_main_process
         from .inputs import fit_inputs
         from .streaming import as_stream
@@ -332,77 +317,11 @@ class Task:
 
             scratch = tempfile.TemporaryDirectory(prefix="visionhooks-process-")
         try:
-            return self._fit(inputs, steps, epochs, spe, resume, checkpoint, callbacks,
-                             verbose, Path(scratch.name) if scratch else None)
+            return run(self, inputs, steps, epochs, spe, resume, checkpoint, callbacks,
+                       verbose, Path(scratch.name) if scratch else None)
         finally:
             if scratch is not None:
                 scratch.cleanup()
-
-    def _fit(self, inputs: dict[str, Any], steps: int, epochs: int, spe: int, resume: bool,
-             checkpoint: bool, callbacks: Sequence[Any], verbose: int,
-             scratch: Path | None) -> Any:
-        """``fit`` once data and folders are settled: ``inputs`` are ``keras.Model.fit``'s
-        data arguments, ``steps`` the batches of an epoch, ``scratch`` where a process
-        other than 0 writes its throwaway checkpoints."""
-        keras = backend.keras()
-        from .training import EpochCheckpoint, EpochSeed, StopOnNonFinite, TqdmProgress, \
-            set_aside_previous_run, values_kept
-
-        tc = self.config.train
-        write_dir = scratch or self.run_dir
-        initial_epoch, previous = 0, {}
-        if resume:
-            from .resume import resume as resume_run
-
-            initial_epoch, previous = resume_run(self, self.run_dir, epochs, steps, verbose)
-        elif checkpoint and (moved := set_aside_previous_run(write_dir)):
-            warnings.warn(f"a new run in {write_dir}: the checkpoints and model of the run "
-                          f"before it there were moved to {moved} (fit(resume=True) / "
-                          f"--resume continues a run instead)", stacklevel=3)
-        if getattr(self.model, "optimizer", None) is None or not self.model.compiled \
-                or self._compiled_for_evaluation:
-            opt = self.config.optimizer
-            if opt.schedule != "constant" and opt.warmup_epochs >= epochs:
-                # a quick --epochs 1 of a config with warm-up: allowed, but said
-                warnings.warn(f"optimizer.warmup_epochs={opt.warmup_epochs:g} is not fewer "
-                              f"than the run's epochs={epochs}: the learning rate rises from "
-                              f"0 for the whole run and never decays", stacklevel=3)
-            self._compile(steps, epochs, spe)
-            self._compiled_for_evaluation = False
-            self._schedule_epochs, self._schedule_steps = epochs, steps
-        if hasattr(inputs["x"], "start_at"):  # streamed data: its epochs' orders continue
-            inputs["x"].start_at(initial_epoch)
-        if self.config.seed is not None:
-            keras.utils.set_random_seed(self.config.seed + initial_epoch)
-        cbs: list[Any] = []
-        if self.config.seed is not None:  # first: before anything draws from the generators
-            cbs.append(EpochSeed(self.config.seed))
-        if verbose:
-            cbs.append(TqdmProgress())
-        cbs.append(StopOnNonFinite(self.run_dir if checkpoint else None))  # before saving
-        if checkpoint:
-            cbs.append(EpochCheckpoint(write_dir, tc.keep_checkpoints, previous,
-                                       {"schedule_epochs": self._schedule_epochs,
-                                        "schedule_steps": self._schedule_steps}))
-        for extra in self.host.call_lifecycle("fit_callbacks", check=_plugin_callbacks,
-                                              task=self):
-            cbs.extend(extra)
-        cbs.extend(callbacks)
-        if initial_epoch >= epochs:
-            if verbose:
-                print(f"already trained for {initial_epoch} >= {epochs} epochs")
-            history = keras.callbacks.History()
-            history.history = {k: list(v) for k, v in previous.items()}
-            return history
-        with self._distributed(), values_kept(self.model, cbs):
-            history = self.model.fit(**inputs, epochs=epochs, initial_epoch=initial_epoch,
-                                     callbacks=cbs, verbose=0)
-        if previous:
-            history.history = {k: list(previous.get(k, [])) + list(v)
-                               for k, v in history.history.items()}
-        if checkpoint:
-            self.save(write_dir / "model.keras")
-        return history
 
     # -- inference ----------------------------------------------------------------
 
@@ -454,7 +373,7 @@ class Task:
         """Compile a task that has not trained, for its loss and metrics; ``fit``
         compiles it again with the optimizer and schedule its run needs."""
         if not getattr(self.model, "compiled", False):
-            self._compile(1, 1, 1)
+            compile_for_training(self, 1, 1, 1)
             self._compiled_for_evaluation = True
 
     def predict(self, images: Any, *, batch_size: int | None = None, raw: bool = False) -> Any:
@@ -567,33 +486,6 @@ class Task:
         finally:
             tmp.unlink(missing_ok=True)  # after a failure: no stray partial file
         return path
-
-
-def _callback_list(callbacks: Any) -> list[Any]:
-    """``fit``'s callbacks as a list: None, one callback, or any iterable of them."""
-    if callbacks is None:
-        return []
-    if hasattr(callbacks, "set_model"):
-        return [callbacks]
-    if isinstance(callbacks, (str, bytes, dict)) or not hasattr(callbacks, "__iter__"):
-        items = None
-    else:
-        items = list(callbacks)
-    if items is None or not all(hasattr(c, "set_model") for c in items):
-        raise ConfigError(f"callbacks must be keras.callbacks.Callback objects (one or a "
-                          f"list). Received: {callbacks!r}")
-    return items
-
-
-def _plugin_callbacks(answer: Any) -> list[Any]:
-    """A ``fit_callbacks`` answer as a list of callbacks, or TypeError (the plugin is then
-    reported and skipped, as one that raises; a string in the list failed inside Keras)."""
-    items = list(answer) if isinstance(answer, (list, tuple)) else [answer]
-    bad = [c for c in items if not hasattr(c, "set_model")]
-    if bad:
-        raise TypeError(f"fit_callbacks must return keras.callbacks.Callback objects (one or "
-                        f"a list). Received: {bad[0]!r}")
-    return items
 
 
 def _folder(path: str | Path, what: str) -> Path:
