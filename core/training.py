@@ -127,13 +127,12 @@ def values_kept(model: keras.Model, callbacks: list[Any] | None = None) -> Itera
     while it runs: ``fit`` puts back those of the last finished step in a ``finally``,
     so a failing first step (a bad first batch from a ``PyDataset``) left none;
     ``evaluate`` and ``predict`` keep the last step's but put nothing back when a batch
-    fails. Every later
-    ``fit``, ``predict`` or ``save`` then failed inside Keras ("'NoneType' object is not
-    callable"). For ``fit`` pass its ``callbacks``: a first callback notes the values when
-    training begins (after the optimizer is built, before they are taken out); otherwise
-    they are noted now. A failure inside a step of several batches
-    (``steps_per_execution``) after one of them has updated the values consumes them;
-    that is a ``TrainingError`` saying so, not a later failure inside Keras."""
+    fails. Every later ``fit``, ``predict`` or ``save`` then failed inside Keras
+    ("'NoneType' object is not callable"). For ``fit`` pass its ``callbacks``: a first
+    callback notes the values when training begins (after the optimizer is built, before
+    they are taken out); otherwise they are noted now. A failure inside a step of several
+    batches (``steps_per_execution``) after one of them has updated the values consumes
+    them; that is a ``TrainingError`` saying so, not a later failure inside Keras."""
     from .errors import TrainingError
 
     keep = _ValuesAtStart()
@@ -299,7 +298,7 @@ def set_aside_previous_run(run_dir: str | Path) -> Path | None:
     if previous.exists() or previous.is_symlink():  # out of the way first, then deleted
         stale = run_dir / f".{PREVIOUS}-{os.getpid()}-{time.time_ns()}"
         os.replace(previous, stale)
-        (shutil.rmtree if stale.is_dir() else os.remove)(stale)
+        (shutil.rmtree if stale.is_dir() and not stale.is_symlink() else os.remove)(stale)
     previous.mkdir()
     for name in RUN_OUTPUTS:
         if (run_dir / name).exists():
