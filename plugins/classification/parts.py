@@ -45,7 +45,11 @@ class Labels:
     """Probabilities → ``{"labels", "scores", "probabilities"[, "top_k"]}`` (NumPy)."""
 
     def __init__(self, config: LabelsConfig, info: DataInfo) -> None:
-        self.top_k = min(config.top_k, info.num_classes)  # documented: capped
+        if config.top_k > info.num_classes:  # capped, and said (it was silent)
+            warnings.warn(f"postprocess top_k={config.top_k} is more than the "
+                          f"{info.num_classes} classes: giving all {info.num_classes}",
+                          UserWarning, stacklevel=2)
+        self.top_k = min(config.top_k, info.num_classes)
 
     def __call__(self, outputs: Any) -> dict[str, np.ndarray]:
         probs = np.asarray(outputs, dtype=np.float32)

@@ -253,7 +253,8 @@ def test_labels_postprocessor():
     assert np.allclose(out["scores"], [0.6, 0.7, 0.5])
     top = parts.Labels(LabelsConfig(top_k=2), INFO)(PROBS)["top_k"]
     assert top.tolist() == [[1, 2], [0, 1], [3, 2]]
-    assert parts.Labels(LabelsConfig(top_k=9), INFO)(PROBS)["top_k"].shape == (3, 4)  # capped
+    with pytest.warns(UserWarning, match="top_k=9 is more than the 4 classes: giving all 4"):
+        assert parts.Labels(LabelsConfig(top_k=9), INFO)(PROBS)["top_k"].shape == (3, 4)
 
 
 def test_confusion_evaluator_against_numpy():
