@@ -157,21 +157,17 @@ def build_network(task_config: dict[str, Any], info: dict[str, Any],
         resolve(kind, name, provenance).resolve_factory()
     comp = resolve("model", config.model.name, provenance)
     data_info = DataInfo.model_validate(info)
-    cfg = comp.validate(config.model.params)
     keras = backend.keras()
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(config.train.precision)  # the network's layers follow it
-    try:
-        network = comp.resolve_factory()(cfg, data_info)
+    try:  # Component.build notes a plugin's own error with the plugin, type kept
+        network = comp.build(config.model.params, data_info)
     except VisionhooksError:  # the plugin's own message says what is wrong
         raise
     except ValueError as exc:  # e.g. an input too small for the model's pooling
         raise ConfigError(f"model {comp.name!r} (plugin {comp.plugin!r}) cannot be built "
                           f"for input_shape={data_info.input_shape}, num_classes="
                           f"{data_info.num_classes}: {exc}") from exc
-    except Exception as exc:  # a plugin's own error: named with its plugin, type kept
-        comp.note(exc)
-        raise
     finally:
         keras.config.set_dtype_policy(previous)
     if not isinstance(network, keras.Model):

@@ -234,9 +234,9 @@ class Task:
                 raise DataError(f"{what} must be a split or an (x, y) pair. Received: "
                                 f"{type(data).__name__}") from None
         else:
-            if isinstance(data, dict) or isinstance(data, (Split, LazySplit)):
-                raise DataError(f"{what}: a {'batch dict' if isinstance(data, dict) else 'split'}"
-                                f" carries its own targets; pass it without y")
+            if isinstance(data, (dict, Split, LazySplit)):
+                kind = "batch dict" if isinstance(data, dict) else "split"
+                raise DataError(f"{what}: a {kind} carries its own targets; pass it without y")
             x = data
         x = self.task_type.check_images(x, keep_uint8=keep_uint8)
         y = self.task_type.check_targets(y, len(x))

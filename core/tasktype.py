@@ -208,13 +208,17 @@ def check_batch_keys(batch: dict[str, Any], target: str, what: str,
 def check_images(x: Any, input_shape: tuple[int, int, int] | None,
                  keep_uint8: bool = False) -> np.ndarray:
     """See ``TaskType.check_images``."""
-    if x is None or isinstance(x, (str, bytes, dict)) or hasattr(x, "train"):
-        what = ("a dataset (pass one of its splits, e.g. data.test, or data.test.images)"
-                if hasattr(x, "train") else f"a dict without 'images' (a batch dict has "
-                f"'images' and the targets). Received keys: {sorted(map(str, x))}"
-                if isinstance(x, dict)
-                else "a file name (read it first, e.g. with PIL.Image.open)"
-                if isinstance(x, (str, bytes)) else "None")
+    what = None  # what was passed where images go, when it cannot be images
+    if x is None:
+        what = "None"
+    elif hasattr(x, "train"):
+        what = "a dataset (pass one of its splits, e.g. data.test, or data.test.images)"
+    elif isinstance(x, dict):
+        what = (f"a dict without 'images' (a batch dict has 'images' and the targets). "
+                f"Received keys: {sorted(map(str, x))}")
+    elif isinstance(x, (str, bytes)):
+        what = "a file name (read it first, e.g. with PIL.Image.open)"
+    if what is not None:
         raise DataError(f"images must be an array of shape (N, H, W, C). Received: {what}")
     try:
         x = np.asarray(x)

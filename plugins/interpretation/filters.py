@@ -61,9 +61,9 @@ class FilterAscent:
         channels = parts.features.output.shape[-1]
         chosen = target if target is not None else cfg.filters
         if chosen is None:
-            count = graph.capped(cfg, "count", channels, f"layer {parts.layer!r} has filters")
-        filters = np.asarray(list(range(count)) if chosen is None
-                             else np.atleast_1d(chosen), np.int32)
+            chosen = range(graph.capped(cfg, "count", channels,
+                                        f"layer {parts.layer!r} has filters"))
+        filters = np.asarray(np.atleast_1d(chosen), np.int32)
         if filters.ndim != 1 or not len(filters) or (filters < 0).any() \
                 or (filters >= channels).any():
             raise ConfigError(f"filters must be indices in 0..{channels - 1} of layer "

@@ -51,9 +51,9 @@ def default_layer(network: keras.Model, deepest: bool = False) -> str:
                   and id(layer.output) not in final and not isinstance(layer, _SKIPPED)]
     for kinds in (_ACTIVATIONS, (keras.layers.Conv2D, keras.layers.BatchNormalization)):
         chosen = [layer for layer in candidates if isinstance(layer, kinds)]
-        if chosen and deepest:
-            area = [layer.output.shape[1] * layer.output.shape[2] for layer in chosen]
-            return chosen[max(i for i, a in enumerate(area) if a == min(area))].name
+        if chosen and deepest:  # min of the reversed list: the last of equals
+            return min(reversed(chosen),
+                       key=lambda layer: layer.output.shape[1] * layer.output.shape[2]).name
         if chosen:
             return chosen[-1].name
     raise ConfigError(f"network {network.name!r} has no convolutional feature layer to "
@@ -64,8 +64,9 @@ def default_layer(network: keras.Model, deepest: bool = False) -> str:
 def _last_hidden_vector(network: keras.Model) -> str:
     """The last activation with a (N, k) output that is not the network's output."""
     final = {id(t) for t in network.outputs}
+    vectors = set(spatial_layers(network, (2,)))
     hidden = [layer for layer in network.layers if isinstance(layer, _ACTIVATIONS)
-              and layer.name in spatial_layers(network, (2,)) and id(layer.output) not in final]
+              and layer.name in vectors and id(layer.output) not in final]
     if not hidden:
         raise ConfigError(f"network {network.name!r} has neither feature maps nor a hidden "
                           f"activation to take features from; name one with layer=... "
