@@ -87,7 +87,8 @@ class FastMaxPooling2D(keras.layers.MaxPooling2D):
 class FastConv2DTranspose(keras.layers.Conv2DTranspose):
     """``keras.layers.Conv2DTranspose`` whose stride equals its kernel size ("valid", as
     U-Net's 2×2 up-convolutions): one matmul and a depth-to-space reshape, whose
-    gradients are matmuls too, instead of XLA's dilated-input convolution (on the CPU)."""
+    gradients are those of the strided convolution it transposes, instead of XLA's
+    dilated-input convolution (on the CPU)."""
 
     def call(self, inputs: Any) -> Any:
         if (ops.applies("transpose") and _pair(self.kernel_size) == _pair(self.strides)

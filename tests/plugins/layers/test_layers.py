@@ -125,7 +125,7 @@ def test_max_pool_gradient_skips_a_window_holding_nan():
     assert g[0, 1, 1, 1] == 1 and g.sum() == 7  # every other window: its maximum
 
 
-@pytest.mark.parametrize("kernel, activation", [(2, None), (3, "relu")])
+@pytest.mark.parametrize("kernel, activation", [(2, None), (3, "relu"), ((2, 3), None)])
 def test_transposed_conv_matches_keras(kernel, activation):
     x = jnp.asarray(np.random.default_rng(2).standard_normal((2, 5, 7, 4)), jnp.float32)
     (out_f, g_f), (out_p, g_p) = pair(
