@@ -6,6 +6,7 @@ import importlib.metadata
 import os
 import platform
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -100,14 +101,18 @@ def machine_line(report: dict[str, Any]) -> str:
 
 
 def publish(report: dict[str, Any], section: str, title: str, json_path: str | None,
-            quick: bool) -> int:
+            quick: bool, partial: bool = False) -> int:
     """Write the report as JSON (when asked), print the section, and put it in
-    RESULTS.md unless this was a quick (smoke) run."""
+    RESULTS.md unless this was a quick (smoke) run or a partial one (a subset of the
+    benchmark's parts would replace the section's other parts and notes with nothing)."""
     import json
 
     if json_path:
         Path(json_path).write_text(json.dumps(report, indent=1, default=str))
     print(section)
-    if not quick:
+    if partial and not quick:
+        print(f"A partial run: {RESULTS.name} is left as it is (its JSON report goes in with "
+              f"`python bench/run_all.py --from-json ...`).", file=sys.stderr)
+    if not quick and not partial:
         write_section(RESULTS, title, section)
     return 0

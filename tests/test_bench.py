@@ -82,3 +82,22 @@ def test_a_third_run_keeps_every_earlier_run_under_its_own_date(bench):
     assert [(e["date"], e["framework"]) for e in row["earlier"]] == [
         ("2026-01-01T00:00", 1.0), ("2026-01-02T00:00", 2.0)]
     assert "framework_error" not in row  # a later run's row replaces the earlier figures
+
+
+def test_a_partial_run_leaves_results_md_as_it_is(bench, monkeypatch, tmp_path, capsys):
+    """``speed.py --only training`` would otherwise replace the whole section (its op
+    table, start-up figures and notes) with the one part it measured."""
+    import common
+
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Benchmark results\n\n## Speed (CPU)\n\nop table and notes\n")
+    monkeypatch.setattr(common, "RESULTS", results)
+    report = {"date": "2026-01-01"}
+    common.publish(report, "## Speed (CPU)\n\ntraining only\n", "## Speed (CPU)",
+                   str(tmp_path / "r.json"), quick=False, partial=True)
+    assert "op table and notes" in results.read_text()
+    assert json.loads((tmp_path / "r.json").read_text()) == report
+    assert "partial run" in capsys.readouterr().err
+    common.publish(report, "## Speed (CPU)\n\nall parts\n", "## Speed (CPU)", None,
+                   quick=False)
+    assert "all parts" in results.read_text() and "op table" not in results.read_text()
