@@ -71,9 +71,10 @@ class FastConv2D(keras.layers.Conv2D):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class FastMaxPooling2D(keras.layers.MaxPooling2D):
-    """``keras.layers.MaxPooling2D`` whose 2×2, stride-2, "valid" case has a mask-based
-    backward pass (the gradient goes to the first maximum of each window, as with
-    Keras) instead of XLA's ``select_and_scatter``, on the CPU."""
+    """``keras.layers.MaxPooling2D`` whose 2×2, stride-2, "valid" case, on the CPU, takes
+    the elementwise maximum of each window's four corners and has a mask-based backward
+    pass (the gradient goes to the first maximum of each window, as with Keras) instead
+    of XLA's window reduction and ``select_and_scatter``."""
 
     def call(self, inputs: Any) -> Any:
         if (ops.applies("pool") and _pair(self.pool_size) == (2, 2)
