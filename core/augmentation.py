@@ -60,9 +60,9 @@ class Pipeline:
         if self.steps:
             for step, k in zip(self.steps, jax.random.split(key, len(self.steps))):
                 if not getattr(step, "accepts_uint8", False):
-                    batch = _float_images(batch)
+                    batch = _scaled_batch(batch)
                 batch = step(batch, k)
-        return _float_images(batch)
+        return _scaled_batch(batch)
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -110,10 +110,10 @@ def build_pipeline(augment: Sequence[Any], info: DataInfo | None, *,
     return Pipeline([comp.build(spec.params, info) for comp, spec in zip(comps, specs)])
 
 
-def _float_images(batch: dict[str, Any]) -> dict[str, Any]:
-    from .keras_objects import float_images
+def _scaled_batch(batch: dict[str, Any]) -> dict[str, Any]:
+    from .keras_objects import scale_uint8
 
-    return {**batch, "images": float_images(batch["images"])}
+    return {**batch, "images": scale_uint8(batch["images"])}
 
 
 def train_augmenter(pipeline: Pipeline, task_type: Any):

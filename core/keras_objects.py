@@ -19,7 +19,7 @@ from .rewrite import executed
 AUGMENT_SEED_OFFSET = 7919
 
 
-def float_images(x: Any) -> Any:
+def scale_uint8(x: Any) -> Any:
     """uint8 images scaled to float32 in [0, 1] inside the compiled step (``Task`` passes
     uint8 batches as they are: a quarter of the bytes to copy to the device; yolov1-tiny's
     forward pass from host batches ran 3.2× faster on an H200); anything else unchanged."""
@@ -80,7 +80,7 @@ class TaskModel(keras.Model):
         return json.loads(self._provenance_json)
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
-        return self._executed(float_images(inputs), training=training)
+        return self._executed(scale_uint8(inputs), training=training)
 
     def train_step(self, state: Any, data: Any) -> Any:
         """Keras' JAX train step, after augmenting ``(x, y)`` with the task's pipeline
@@ -94,7 +94,7 @@ class TaskModel(keras.Model):
                      if v is self.augment_seed.state)
         seed = non_trainable[index]
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        x, y = self._augmenter(float_images(x), y, seed)
+        x, y = self._augmenter(scale_uint8(x), y, seed)
         non_trainable = list(non_trainable)
         non_trainable[index] = seed + jnp.array([0, 1], seed.dtype)
         return super().train_step((trainable, non_trainable, optimizer_vars, metrics_vars),

@@ -143,9 +143,9 @@ class Zoom(Geometric):
 
 def as_float(x):
     """Images as float32 in [0, 1] (uint8 is scaled once, inside the compiled step)."""
-    from visionhooks.keras_objects import float_images
+    from visionhooks.keras_objects import scale_uint8
 
-    return float_images(x)
+    return scale_uint8(x)
 
 
 class Brightness:
