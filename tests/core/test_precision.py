@@ -32,3 +32,18 @@ def test_mixed_precision_trains_and_survives_save_load(mnist_small, tmp_path, pr
 def test_an_unknown_precision_is_named():
     with pytest.raises(vh.ConfigError, match="precision"):
         vh.compose(task="classification", model="lenet5", train={"precision": "float8"})
+
+
+@pytest.mark.parametrize("precision, compute", [("mixed_bfloat16", "bfloat16"),
+                                                ("mixed_float16", "float16")])
+def test_unet_fast_layers_train_in_mixed_precision(precision, compute):
+    """U-Net's fast layers (the up-convolution's and the pool's custom gradients, the
+    split convolution after each skip) and batch norm compute in 16 bits and train."""
+    data = vh.datasets.load("shapes", image_size=32, train_images=16, test_images=4)
+    task = vh.compose(task="segmentation", model="unet", data=data,
+                      model_config={"base_filters": 4, "depth": 2}, train={"precision": precision})
+    up = task.network.get_layer("decoder1_up")
+    assert type(up).__name__ == "FastConv2DTranspose" and up.compute_dtype == compute
+    losses = task.fit(data.train, epochs=3, batch_size=8, verbose=0,
+                      checkpoint=False).history["loss"]
+    assert np.isfinite(losses).all() and losses[-1] < losses[0], losses
