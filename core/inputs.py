@@ -7,11 +7,11 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
-from .datasets import rows_of
+from .datasets import LazySplit, Split, rows_of
 from .distribute import process_count, shard_rows
 from .errors import ConfigError, DataError
 from .streaming import CheckedBatches, ReadBatches, is_stream, refuse_arguments
-from .tasktype import Evaluator
+from .tasktype import Evaluator, TaskType, check_batch_keys
 
 if TYPE_CHECKING:  # pragma: no cover
     from .task import Task
@@ -117,3 +117,34 @@ def evaluator_results(evaluators: list[Evaluator],
     for ev in evaluators:
         out.update(ev.result())
     return out
+
+
+def checked_xy(task_type: TaskType, data: Any, y: Any = None, what: str = "data",
+               keep_uint8: bool = True) -> tuple[Any, Any]:
+    """Validated ``(images, targets)`` from a split, an ``(x, y)`` pair, a batch dict or
+    images with ``y``; uint8 images stay uint8 (``TaskModel`` scales them on the device)
+    unless ``keep_uint8`` is False (host code that reads them)."""
+    if y is None:
+        if hasattr(data, "train") and hasattr(data, "test"):
+            raise DataError(f"{what}: pass a split (data.train or data.test), not the "
+                            f"whole dataset")
+        if isinstance(data, dict):  # a batch in the data model
+            target = task_type.target
+            check_batch_keys(data, target, what)
+            data = (data["images"], data[target])
+        if hasattr(data, "ndim"):  # an array of images: two would unpack as (x, y)
+            raise DataError(f"{what}: images without targets; pass a split, an (x, y) "
+                            f"pair, a batch dict or y=...")
+        try:
+            x, y = data
+        except (TypeError, ValueError):
+            raise DataError(f"{what} must be a split or an (x, y) pair. Received: "
+                            f"{type(data).__name__}") from None
+    else:
+        if isinstance(data, (dict, Split, LazySplit)):
+            kind = "batch dict" if isinstance(data, dict) else "split"
+            raise DataError(f"{what}: a {kind} carries its own targets; pass it without y")
+        x = data
+    x = task_type.check_images(x, keep_uint8=keep_uint8)
+    y = task_type.check_targets(y, len(x))
+    return x, y

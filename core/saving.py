@@ -1,4 +1,5 @@
-"""Loading saved tasks: check the file, name missing plugins, then Keras ``safe_mode``."""
+"""Saving tasks (one ``.keras`` file, written atomically) and loading them: check the file,
+name missing plugins, then Keras ``safe_mode``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from . import backend
-from .errors import CheckpointError
+from .errors import CheckpointError, ConfigError
 from .manager import Host
 from .manager import host as default_host
 
@@ -68,3 +69,33 @@ def load(path: str | Path, host: Host | None = None) -> Any:
         raise CheckpointError(f"cannot load {str(path)!r}: {type(exc).__name__}: {exc}{hint}"
                               ) from exc
     return Task.from_model(model, host=host)
+
+
+def save_task(model: Any, path: str | Path) -> Path:
+    """``Task.save``: the ``TaskModel`` to one ``.keras`` file, written to a temporary
+    name first so that a failure leaves no partial file."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ConfigError(f"a task file must end in .keras. Received: {str(path)!r}")
+    if path.is_dir():
+        raise ConfigError(f"{str(path)!r} is a folder; name the .keras file to write")
+    writable_folder(path.parent, "the task file's folder").mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.keras")
+    try:
+        model.save(tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)  # after a failure: no stray partial file
+    return path
+
+
+def writable_folder(path: str | Path, what: str) -> Path:
+    """``path`` as a folder to write into; a file there is an error now, not after
+    training."""
+    path = Path(path)
+    for p in (path, *path.parents):  # the folder, or the nearest part of it that exists
+        if p.exists():
+            if not p.is_dir():
+                raise ConfigError(f"{what} {str(path)!r}: {str(p)!r} is a file, not a folder")
+            break
+    return path

@@ -2,7 +2,8 @@
 
 A ``Task`` owns a ``TaskModel`` (a ``keras.Model``) and the parts around it; ``fit``,
 ``evaluate``, ``predict``, ``explain`` and ``save`` are thin, validated layers over Keras.
-Building blocks live in ``building`` (components, network, augmenter), ``composition``
+Building blocks live in ``parts`` (the components of a config, resolved and checked),
+``building`` (components, network, augmenter), ``composition``
 (``vh.compose`` and the ``DataInfo`` a task serves), ``inputs`` and ``streaming`` (the
 data handed to Keras: checked splits, or batches read one at a time), ``fitting`` (a
 training run over ``keras.Model.fit``), ``training`` (callbacks, checkpoints) and
@@ -14,25 +15,25 @@ from __future__ import annotations
 import contextlib
 import datetime
 import operator
-import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from . import backend
-from .building import _SINGLE, _kind, build_augmenter, build_network, building_with, resolve
+from .building import build_augmenter, build_network, building_with, resolve
 from .composition import compose, resolve_info
 from .config import DataInfo, TaskConfig, check_new_config, parse_task_config, \
     train_options
-from .contracts import check_built, check_metric, check_network, check_serves
+from .contracts import check_metric, check_network, check_serves
 from .datasets import LazySplit, Split, rows_of
-from .errors import ConfigError, DataError, IncompatibleComponentsError
+from .errors import ConfigError, DataError
 from .fitting import callback_list, compile_for_training, run
 from .manager import Host
 from .manager import host as default_host
-from .registry import Component
-from .tasktype import Evaluator, TaskType, check_batch_keys, float_images
+from .parts import resolve_parts
+from .saving import writable_folder
+from .tasktype import Evaluator, TaskType, float_images
 
 __all__ = ["Task", "build_augmenter", "build_network", "building_with", "compose", "resolve",
            "resolve_info"]
@@ -46,6 +47,8 @@ class Task:
         config: the validated ``TaskConfig``.
         info: the ``DataInfo`` it serves.
         task_type: the ``TaskType`` instance.
+        parts: its components (``visionhooks.parts.Parts``), also as ``components``,
+            ``metric_components``, ``augment_components`` and ``postprocessor``.
         model: the ``TaskModel`` (a ``keras.Model``); ``network`` is the inner model.
     """
 
@@ -56,43 +59,13 @@ class Task:
             self.distribution = distribution
         self.config = config
         self.info = info
-        task_comp = self.host.component("task", config.task.name)
-        self.task_type: TaskType = task_comp.build(config.task.params, info)
-        if not isinstance(self.task_type, TaskType):
-            raise IncompatibleComponentsError(
-                f"task {config.task.name!r} of plugin {task_comp.plugin!r} must build a "
-                f"visionhooks.TaskType. Received: {type(self.task_type).__name__}")
-        self.components: dict[str, Component] = {"task": task_comp}
-        for field in _SINGLE:
-            spec = getattr(config, field)
-            name = spec.name or getattr(self.task_type, f"default_{_kind(field)}")
-            if not name:
-                raise ConfigError(f"task type {config.task.name!r} has no default {field}; "
-                                  f"name one in the config")
-            self.components[field] = self.host.component(_kind(field), name)
-        metric_specs = config.metrics if config.metrics is not None else [
-            {"name": m} for m in self.task_type.default_metrics]
-        from .config import ComponentSpec
-
-        self.metric_specs = [ComponentSpec.model_validate(m) for m in metric_specs]
-        self.metric_components = [self.host.component("metric", m.name)
-                                  for m in self.metric_specs]
-        self.augment_components = [self.host.component("augmentation", a.name)
-                                   for a in config.augment]
-        self._check_compatible()
-        # Validate every component's parameters now, before anything is built or trained.
-        for field in _SINGLE:
-            self.components[field].validate(getattr(config, field).params)
-        for comp, spec in zip(self.metric_components, self.metric_specs):
-            comp.validate(spec.params)
-        for comp, spec in zip(self.augment_components, config.augment):
-            comp.validate(spec.params)
-        from .augmentation import check_augmentations
-
-        check_augmentations(self.augment_components, self.task_type.target, config.task.name)
-        self.postprocessor = self.components["postprocess"].build(config.postprocess.params, info)
-        check_built(self.components["postprocess"], self.postprocessor, 1,
-                     "a callable post(outputs) -> dict of arrays")
+        self.parts = resolve_parts(config, info, self.host)
+        self.task_type: TaskType = self.parts.task_type
+        self.components = self.parts.components
+        self.metric_specs = self.parts.metric_specs
+        self.metric_components = self.parts.metric_components
+        self.augment_components = self.parts.augment_components
+        self.postprocessor = self.parts.postprocessor
         keras = backend.keras()
         if model is None:  # a new task (a loaded one keeps what it was saved with)
             if info.num_classes < self.task_type.min_classes:
@@ -167,32 +140,12 @@ class Task:
 
     def _resolved_config(self) -> TaskConfig:
         """The config with default component names filled in (what gets saved)."""
-        data = self.config.model_dump()
-        for field in _SINGLE:
-            data[field] = {"name": getattr(self.config, field).name or self.components[field].name,
-                           "params": getattr(self.config, field).params}
-        data["metrics"] = [m.model_dump() for m in self.metric_specs]
-        return TaskConfig.model_validate(data)
+        return self.parts.resolved_config(self.config)
 
     def provenance(self) -> dict[str, Any]:
         """Component name → its kind and the plugin, distribution and version that
-        provided it; a name that a component of another kind already holds (a plugin's
-        loss and metric both called ``focal``) is keyed ``kind:name``."""
-        out: dict[str, Any] = {}
-        for comp in [*self.components.values(), *self.metric_components,
-                     *self.augment_components]:
-            info = self.host.plugin_of(comp)
-            key = comp.name if out.get(comp.name, {}).get("kind", comp.kind) == comp.kind \
-                else f"{comp.kind}:{comp.name}"
-            out[key] = {"kind": comp.kind, "plugin": comp.plugin,
-                        "distribution": getattr(info, "distribution", None),
-                        "version": getattr(info, "version", None)}
-        return out
-
-    def _check_compatible(self) -> None:
-        for comp in [*self.components.values(), *self.metric_components,
-                     *self.augment_components]:
-            check_serves(comp, self.config.task.name, self.host)
+        provided it (``parts.provenance``)."""
+        return self.parts.provenance(self.host)
 
     # -- properties ---------------------------------------------------------------
 
@@ -215,32 +168,10 @@ class Task:
 
     def _xy(self, data: Any, y: Any = None, what: str = "data",
             keep_uint8: bool = True) -> tuple[np.ndarray, Any]:
-        """Validated ``(images, targets)``; uint8 images stay uint8 (``TaskModel`` scales
-        them on the device) unless ``keep_uint8`` is False (host code that reads them)."""
-        if y is None:
-            if hasattr(data, "train") and hasattr(data, "test"):
-                raise DataError(f"{what}: pass a split (data.train or data.test), not the "
-                                f"whole dataset")
-            if isinstance(data, dict):  # a batch in the data model
-                target = self.task_type.target
-                check_batch_keys(data, target, what)
-                data = (data["images"], data[target])
-            if hasattr(data, "ndim"):  # an array of images: two would unpack as (x, y)
-                raise DataError(f"{what}: images without targets; pass a split, an (x, y) "
-                                f"pair, a batch dict or y=...")
-            try:
-                x, y = data
-            except (TypeError, ValueError):
-                raise DataError(f"{what} must be a split or an (x, y) pair. Received: "
-                                f"{type(data).__name__}") from None
-        else:
-            if isinstance(data, (dict, Split, LazySplit)):
-                kind = "batch dict" if isinstance(data, dict) else "split"
-                raise DataError(f"{what}: a {kind} carries its own targets; pass it without y")
-            x = data
-        x = self.task_type.check_images(x, keep_uint8=keep_uint8)
-        y = self.task_type.check_targets(y, len(x))
-        return x, y
+        """Validated ``(images, targets)`` (``inputs.checked_xy``)."""
+        from .inputs import checked_xy
+
+        return checked_xy(self.task_type, data, y, what, keep_uint8)
 
     # -- training -----------------------------------------------------------------
 
@@ -308,7 +239,7 @@ class Task:
             run_dir = tc.run_dir or Path("runs") / (
                 f"{self.config.task.name}-{self.config.model.name}-"
                 f"{datetime.datetime.now():%Y%m%d-%H%M%S}")
-        self.run_dir = _folder(run_dir, "run_dir")
+        self.run_dir = writable_folder(run_dir, "run_dir")
         scratch = None
         if not is_main_process() and checkpoint:
             # Saving takes part in collectives, so every process saves; only process 0
@@ -419,26 +350,9 @@ class Task:
         Returns:
             The explainer's dict of NumPy arrays (e.g. ``maps`` for saliency).
         """
-        comp = self.host.component("explainer", method)
-        check_serves(comp, self.config.task.name, self.host)
-        out = None if figures_dir is None else _folder(figures_dir, "figures folder")
-        if images is None and comp.metadata.get("needs_images"):
-            free = sorted(c.name for c in self.host.registry.all("explainer")
-                          if not c.metadata.get("needs_images"))
-            raise DataError(f"explainer {method!r} explains images: pass a batch (N, H, W, "
-                            f"C). Explainers that start without images: {free}")
-        if images is not None and comp.metadata.get("needs_images") is False:
-            warnings.warn(f"explainer {method!r} does not read images; the "
-                          f"{len(images)} given are ignored", stacklevel=2)
-            images = None
-        explainer = comp.build(params, self.info)
-        x = None if images is None else self.task_type.check_images(images)
-        result = explainer(self, x, target=target)
-        if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
-            draw = getattr(explainer, "figures", None)
-            result["figures"] = [] if draw is None else draw(self, x, result, out)
-        return result
+        from .explaining import explain
+
+        return explain(self, images, method, target, figures_dir, params)
 
     def figures(self, data: Any, out_dir: str | Path, y: Any = None,
                 max_images: int = 1024) -> list[Path]:
@@ -466,35 +380,13 @@ class Task:
             x = float_images(x)  # figures draw floats
         else:
             x, y = self._xy(data, y, "figure data", keep_uint8=False)  # figures draw floats
-        out = _folder(out_dir, "figures folder")
+        out = writable_folder(out_dir, "figures folder")
         out.mkdir(parents=True, exist_ok=True)
         return self.task_type.figures(self, x, y, out)
 
     def save(self, path: str | Path) -> Path:
         """Save the whole task (model, config, classes, compile state) to one ``.keras``
         file, atomically."""
-        path = Path(path)
-        if path.suffix != ".keras":
-            raise ConfigError(f"a task file must end in .keras. Received: {str(path)!r}")
-        if path.is_dir():
-            raise ConfigError(f"{str(path)!r} is a folder; name the .keras file to write")
-        _folder(path.parent, "the task file's folder").mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.tmp.keras")
-        try:
-            self.model.save(tmp)
-            tmp.replace(path)
-        finally:
-            tmp.unlink(missing_ok=True)  # after a failure: no stray partial file
-        return path
+        from .saving import save_task
 
-
-def _folder(path: str | Path, what: str) -> Path:
-    """``path`` as a folder to write into; a file there is an error now, not after
-    training."""
-    path = Path(path)
-    for p in (path, *path.parents):  # the folder, or the nearest part of it that exists
-        if p.exists():
-            if not p.is_dir():
-                raise ConfigError(f"{what} {str(path)!r}: {str(p)!r} is a file, not a folder")
-            break
-    return path
+        return save_task(self.model, path)
