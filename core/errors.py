@@ -1,6 +1,31 @@
-"""Exception classes: every error a user can meet names the problem and the valid choices."""
+"""Exception classes: every error a user can meet names the problem and the valid choices;
+``warn_user`` for the warnings."""
 
 from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+
+
+def _package_dirs() -> tuple[str, ...]:
+    """The folders of visionhooks' code (core and its plugins: one folder in an installed
+    package, two in a source checkout), each ending in a separator."""
+    import visionhooks.plugins
+
+    dirs = {Path(__file__).resolve().parent, Path(visionhooks.plugins.__file__).resolve().parent}
+    return tuple(str(d) + os.sep for d in dirs)
+
+
+def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` attributed to the first caller outside visionhooks (the user's
+    line, or a third-party plugin's), however deep inside the framework it is raised."""
+    inside = _package_dirs()
+    frame, level = sys._getframe(1), 2  # 1 would be this function
+    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(inside):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 class VisionhooksError(Exception):

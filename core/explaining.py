@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .contracts import check_serves
-from .errors import DataError
+from .errors import DataError, warn_user
 from .saving import writable_folder
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -27,8 +26,8 @@ def explain(task: Task, images: Any, method: str, target: Any,
         raise DataError(f"explainer {method!r} explains images: pass a batch (N, H, W, "
                         f"C). Explainers that start without images: {free}")
     if images is not None and comp.metadata.get("needs_images") is False:
-        warnings.warn(f"explainer {method!r} does not read images; the "
-                      f"{len(images)} given are ignored", stacklevel=3)
+        warn_user(f"explainer {method!r} does not read images; the "
+                  f"{len(images)} given are ignored")
         images = None
     explainer = comp.build(params, task.info)
     x = None if images is None else task.task_type.check_images(images)

@@ -5,13 +5,13 @@ resume, plugins' callbacks). ``Task.fit`` settles the data and folders, then cal
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from . import backend
 from .contracts import check_built, check_keras_name
 from .errors import ConfigError
+from .errors import warn_user
 from .tasktype import Evaluator
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -55,17 +55,17 @@ def run(task: Task, inputs: dict[str, Any], steps: int, epochs: int, spe: int, r
 
         initial_epoch, previous = resume_run(task, task.run_dir, epochs, steps, verbose)
     elif checkpoint and (moved := set_aside_previous_run(write_dir)):
-        warnings.warn(f"a new run in {write_dir}: the checkpoints and model of the run "
-                      f"before it there were moved to {moved} (fit(resume=True) / "
-                      f"--resume continues a run instead)", stacklevel=3)
+        warn_user(f"a new run in {write_dir}: the checkpoints and model of the run "
+                  f"before it there were moved to {moved} (fit(resume=True) / "
+                  f"--resume continues a run instead)")
     if getattr(task.model, "optimizer", None) is None or not task.model.compiled \
             or task._compiled_for_evaluation:
         opt = task.config.optimizer
         if opt.schedule != "constant" and opt.warmup_epochs >= epochs:
             # a quick --epochs 1 of a config with warm-up: allowed, but said
-            warnings.warn(f"optimizer.warmup_epochs={opt.warmup_epochs:g} is not fewer "
-                          f"than the run's epochs={epochs}: the learning rate rises from "
-                          f"0 for the whole run and never decays", stacklevel=3)
+            warn_user(f"optimizer.warmup_epochs={opt.warmup_epochs:g} is not fewer "
+                      f"than the run's epochs={epochs}: the learning rate rises from "
+                      f"0 for the whole run and never decays")
         compile_for_training(task, steps, epochs, spe)
         task._compiled_for_evaluation = False
         task._schedule_epochs, task._schedule_steps = epochs, steps

@@ -8,7 +8,6 @@ missing, is an error: resuming it would train something else.
 
 from __future__ import annotations
 
-import warnings
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -17,6 +16,7 @@ from . import backend
 from .building import building_with, unpin_components
 from .config import TaskConfig
 from .errors import CheckpointError, VisionhooksError
+from .errors import warn_user
 from .training import checkpoints, read_state, restore_seed_states
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -78,9 +78,8 @@ def restore_newest(task: Task, run_dir: Path, check: Callable[[dict[str, Any]], 
             # what a damaged file raises: JSON, zip, HDF5 (OSError), Keras (ValueError)
             last = exc
             failures.append(f"{ckpt.name}: {type(exc).__name__}: {exc}")
-            warnings.warn(f"checkpoint {ckpt} cannot be read, damaged or incomplete "
-                          f"({failures[-1]}); trying the one before it",
-                          stacklevel=5)  # the caller of fit
+            warn_user(f"checkpoint {ckpt} cannot be read, damaged or incomplete "
+                      f"({failures[-1]}); trying the one before it")
             continue
         return ckpt, state
     if failures:

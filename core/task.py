@@ -47,8 +47,9 @@ class Task:
         config: the validated ``TaskConfig``.
         info: the ``DataInfo`` it serves.
         task_type: the ``TaskType`` instance.
-        parts: its components (``visionhooks.parts.Parts``), also as ``components``,
-            ``metric_components``, ``augment_components`` and ``postprocessor``.
+        parts: its components (``visionhooks.parts.Parts``), also read as
+            ``task_type``, ``components``, ``metric_specs``, ``metric_components`` and
+            ``augment_components``; ``postprocessor`` starts as its own and may be replaced.
         model: the ``TaskModel`` (a ``keras.Model``); ``network`` is the inner model.
     """
 
@@ -60,12 +61,7 @@ class Task:
         self.config = config
         self.info = info
         self.parts = resolve_parts(config, info, self.host)
-        self.task_type: TaskType = self.parts.task_type
-        self.components = self.parts.components
-        self.metric_specs = self.parts.metric_specs
-        self.metric_components = self.parts.metric_components
-        self.augment_components = self.parts.augment_components
-        self.postprocessor = self.parts.postprocessor
+        self.postprocessor = self.parts.postprocessor  # what predict uses: replaceable
         keras = backend.keras()
         if model is None:  # a new task (a loaded one keeps what it was saved with)
             if info.num_classes < self.task_type.min_classes:
@@ -87,6 +83,13 @@ class Task:
         self._schedule_epochs: int | None = None  # epochs the LR schedule was built for
         self._schedule_steps: int | None = None  # and the steps of each of those epochs
         self._compiled_for_evaluation = False  # by evaluate, before any fit: a 1-step schedule
+
+    # The parts it was composed with, read from ``parts`` (what it saves and reports).
+    task_type: TaskType = property(lambda self: self.parts.task_type)  # type: ignore
+    components = property(lambda self: self.parts.components)
+    metric_specs = property(lambda self: self.parts.metric_specs)
+    metric_components = property(lambda self: self.parts.metric_components)
+    augment_components = property(lambda self: self.parts.augment_components)
 
     @contextlib.contextmanager
     def _distributed(self):

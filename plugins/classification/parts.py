@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import keras
 import numpy as np
 
 from visionhooks import DataError, DataInfo, Evaluator
+from visionhooks.errors import warn_user
 from visionhooks.tasktype import not_whole
 
 from .config import CrossEntropyConfig, LabelsConfig, TopKConfig
@@ -46,9 +46,8 @@ class Labels:
 
     def __init__(self, config: LabelsConfig, info: DataInfo) -> None:
         if config.top_k > info.num_classes:  # capped, and said (it was silent)
-            warnings.warn(f"postprocess top_k={config.top_k} is more than the "
-                          f"{info.num_classes} classes: giving all {info.num_classes}",
-                          UserWarning, stacklevel=2)
+            warn_user(f"postprocess top_k={config.top_k} is more than the "
+                      f"{info.num_classes} classes: giving all {info.num_classes}")
         self.top_k = min(config.top_k, info.num_classes)
 
     def __call__(self, outputs: Any) -> dict[str, np.ndarray]:
@@ -67,8 +66,8 @@ def build_accuracy(config: Any, info: DataInfo) -> keras.metrics.Metric:
 
 def build_top_k(config: TopKConfig, info: DataInfo) -> keras.metrics.Metric:
     if config.k >= info.num_classes:  # a warning: task files saved with it still load
-        warnings.warn(f"top_k_accuracy with k={config.k} and {info.num_classes} classes is "
-                      f"always 1; choose k in 1..{info.num_classes - 1}", stacklevel=2)
+        warn_user(f"top_k_accuracy with k={config.k} and {info.num_classes} classes is "
+                  f"always 1; choose k in 1..{info.num_classes - 1}")
     return keras.metrics.SparseTopKCategoricalAccuracy(k=config.k, name=f"top_{config.k}_accuracy")
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import socket
-import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -15,6 +14,7 @@ import numpy as np
 from visionhooks.config import DataInfo
 from visionhooks.errors import DataError, DatasetNotFoundError
 from visionhooks.datasets import Dataset, Split
+from visionhooks.errors import warn_user
 from .config import MNISTConfig
 
 FILENAME = "mnist.npz"
@@ -132,9 +132,8 @@ def build(config: MNISTConfig, info: None = None) -> Dataset:
             msg = f"the full MNIST set was not found. Looked in:\n  - {where}\n{HOW_TO_GET}"
             if config.full:
                 raise DatasetNotFoundError(msg)
-            warnings.warn(f"{msg}\nUsing the bundled sample (2,000 train / 500 test images) "
-                          f"instead: accuracy will be lower than on the full set.",
-                          UserWarning, stacklevel=4)  # the caller of datasets.load
+            warn_user(f"{msg}\nUsing the bundled sample (2,000 train / 500 test images) "
+                      f"instead: accuracy will be lower than on the full set.")
             path, source = SAMPLE, "bundled sample"
         else:
             source = str(path)
@@ -143,8 +142,8 @@ def build(config: MNISTConfig, info: None = None) -> Dataset:
     def split(name: str, size: int | None) -> Split:
         have = len(a[f"y_{name}"])
         if size is not None and size > have:
-            warnings.warn(f"{name}_size={size:,} but {source} holds {have:,} {name} images: "
-                          f"using all {have:,}", UserWarning, stacklevel=5)
+            warn_user(f"{name}_size={size:,} but {source} holds {have:,} {name} images: "
+                      f"using all {have:,}")
         x, y = a[f"x_{name}"][:size], a[f"y_{name}"][:size]
         if x.dtype == np.uint8:  # Keras' layout: kept as stored, scaled by the task
             x = x[..., None] if size is None else x[..., None].copy()  # no view of the rest

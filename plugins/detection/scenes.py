@@ -18,12 +18,12 @@ of ``CHUNK`` from a generator seeded by ``(seed, split, chunk)``, so a smaller
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 
 from visionhooks import ConfigError, DataInfo
+from visionhooks.errors import warn_user
 from visionhooks.tasktype import float_images
 from visionhooks.datasets import Dataset, Split
 
@@ -121,11 +121,10 @@ def make_scenes(digits: np.ndarray, labels: np.ndarray, n: int,
         dropped += _chunk(digits, np.asarray(labels), canvas[start:stop], config, rng,
                           {k: v[start:stop] for k, v in out.items()})
     if dropped:
-        warnings.warn(f"mnist-detection: {dropped} digit(s) of {split} scenes found no place "
-                      f"with box IoU <= max_overlap={config.max_overlap} after "
-                      f"{CANDIDATES * ROUNDS} tries and were left out (those scenes hold "
-                      f"fewer digits); lower max_digits or max_scale, or raise max_overlap",
-                      UserWarning, stacklevel=2)
+        warn_user(f"mnist-detection: {dropped} digit(s) of {split} scenes found no place "
+                  f"with box IoU <= max_overlap={config.max_overlap} after "
+                  f"{CANDIDATES * ROUNDS} tries and were left out (those scenes hold "
+                  f"fewer digits); lower max_digits or max_scale, or raise max_overlap")
     out["images"] = canvas[..., None]
     return out
 

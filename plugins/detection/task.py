@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,7 @@ import numpy as np
 
 from visionhooks import ConfigError, DataError, DataInfo, TaskType
 from visionhooks.datasets import LazySplit
+from visionhooks.errors import warn_user
 from visionhooks.tasktype import not_whole, padded
 
 from .anchors import default_anchors, kmeans_anchors
@@ -100,9 +100,8 @@ class DetectionTask(TaskType):
         xyxy = np.clip(xyxy, 0.0, 1.0)
         empty = real & (((xyxy[..., 2] - xyxy[..., 0]) <= 0) | ((xyxy[..., 3] - xyxy[..., 1]) <= 0))
         if empty.any():
-            warnings.warn(f"{int(empty.sum())} zero-area boxes dropped (first: image "
-                          f"{np.argwhere(empty)[0][0]}, box {np.argwhere(empty)[0][1]})",
-                          UserWarning, stacklevel=3)
+            warn_user(f"{int(empty.sum())} zero-area boxes dropped (first: image "
+                      f"{np.argwhere(empty)[0][0]}, box {np.argwhere(empty)[0][1]})")
             labels = np.where(empty, -1, labels)
         real = labels >= 0
         out = convert_boxes(xyxy, "rel_xyxy", self.box_format, height=h, width=w)
@@ -156,10 +155,10 @@ class DetectionTask(TaskType):
             pred = iou.argmax(1)
             missed = np.flatnonzero(iou.max(1) <= 0)
             if missed.size:
-                warnings.warn(f"the target box overlaps no predicted box in {missed.size} of "
-                              f"{n} image(s) (first: image {missed[0]}); their explanation "
-                              f"is of predictor 0, not of that box. Check the box's format "
-                              f"({self.box_format}) and position", UserWarning, stacklevel=3)
+                warn_user(f"the target box overlaps no predicted box in {missed.size} of "
+                          f"{n} image(s) (first: image {missed[0]}); their explanation "
+                          f"is of predictor 0, not of that box. Check the box's format "
+                          f"({self.box_format}) and position")
             given = target.get("class")
             cls = (probs[np.arange(n), pred].argmax(-1) if given is None
                    else self.class_ids(given, n))
@@ -278,12 +277,12 @@ class DetectionTask(TaskType):
         score = post.config.score_threshold
         if not np.any(np.asarray(pred["classes"]) >= 0):  # an empty figure should say why
             best = float(detect(raw_n, b, 2.0, 0.0, 1, post.config.per_class)["scores"].max())
-            warnings.warn(f"{paths[0]} shows no detections: no box in its {n} image(s) "
-                          f"scored above postprocess.score_threshold={score:g} (the highest "
-                          f"scored {best:.3g}); a model trained longer scores higher, or "
-                          f"lower the threshold: the task config's [postprocess] "
-                          f"score_threshold, or `visionhooks predict --set "
-                          f"postprocess.score_threshold=...` for one call", stacklevel=3)
+            warn_user(f"{paths[0]} shows no detections: no box in its {n} image(s) "
+                      f"scored above postprocess.score_threshold={score:g} (the highest "
+                      f"scored {best:.3g}); a model trained longer scores higher, or "
+                      f"lower the threshold: the task config's [postprocess] "
+                      f"score_threshold, or `visionhooks predict --set "
+                      f"postprocess.score_threshold=...` for one call")
         before = detect(raw, b, 2.0, score, 1000, post.config.per_class)  # τ > 1: keep all
         after = detect(raw, b, post.config.iou_threshold, score, post.config.max_outputs,
                        post.config.per_class)

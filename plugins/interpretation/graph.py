@@ -123,10 +123,9 @@ def capped(config: Any, field: str, limit: float, why: str) -> Any:
     warning (a default above it is capped without one: it was not asked for)."""
     value = getattr(config, field)
     if value > limit and field in config.model_fields_set:
-        import warnings
+        from visionhooks.errors import warn_user
 
-        warnings.warn(f"{field}={value:g} is more than {why} ({limit:g}): using {limit:g}",
-                      UserWarning, stacklevel=4)  # the caller of Task.explain
+        warn_user(f"{field}={value:g} is more than {why} ({limit:g}): using {limit:g}")
     return min(value, limit)
 
 

@@ -8,7 +8,6 @@ whole batch in one compiled call, without rebuilding anything per image.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from visionhooks import DataInfo
+from visionhooks.errors import warn_user
 
 from . import graph
 from .config import GradientsConfig, SaliencyConfig
@@ -84,12 +84,11 @@ class GradCAM:
         maps = np.concatenate(maps).astype(np.float32)
         empty = np.flatnonzero(maps.reshape(len(maps), -1).max(axis=1) <= 0)
         if len(empty):  # the ReLU removed everything: an empty map, not "no evidence"
-            warnings.warn(f"saliency: the map of image(s) {empty[:10].tolist()}"
-                          f"{' ...' if len(empty) > 10 else ''} is zero everywhere: at layer "
-                          f"{parts.layer!r} the gradient-weighted sum of the feature maps is "
-                          f"negative or zero at every location, so no feature there raises "
-                          f"the target's score; try another layer or the 'gradients' method",
-                          stacklevel=3)
+            warn_user(f"saliency: the map of image(s) {empty[:10].tolist()}"
+                      f"{' ...' if len(empty) > 10 else ''} is zero everywhere: at layer "
+                      f"{parts.layer!r} the gradient-weighted sum of the feature maps is "
+                      f"negative or zero at every location, so no feature there raises "
+                      f"the target's score; try another layer or the 'gradients' method")
         return {"maps": maps, "scores": np.concatenate(scores), "targets": targets,
                 "layer": parts.layer}
 

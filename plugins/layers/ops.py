@@ -305,7 +305,6 @@ def _pool_bwd(first, g):
 _pool.defvjp(_pool_fwd, _pool_bwd)
 
 
-@jax.custom_vjp
 def transpose_conv_stride_eq_kernel(x, kernel):
     """Transposed convolution whose stride equals its kernel size ("valid"): windows do not
     overlap, so each input pixel writes its own kh×kw block — one matmul and a
@@ -324,6 +323,12 @@ def transpose_conv_stride_eq_kernel(x, kernel):
     Returns:
         (N, H·kh, W·kw, C_out).
     """
+    dtype = jnp.result_type(x, kernel)  # as the einsum would promote mixed dtypes
+    return _transpose_conv(x.astype(dtype), kernel.astype(dtype))
+
+
+@jax.custom_vjp
+def _transpose_conv(x, kernel):
     return _depth_to_space(jnp.einsum("nhwi,aboi->nhwabo", x, kernel))
 
 
@@ -336,7 +341,7 @@ def _strided_conv(g, kernel):
 
 
 def _transpose_conv_fwd(x, kernel):
-    return transpose_conv_stride_eq_kernel(x, kernel), (x, kernel)
+    return _transpose_conv(x, kernel), (x, kernel)
 
 
 def _transpose_conv_bwd(res, g):
@@ -345,7 +350,7 @@ def _transpose_conv_bwd(res, g):
     return dx, kernel_grad(x)[0]
 
 
-transpose_conv_stride_eq_kernel.defvjp(_transpose_conv_fwd, _transpose_conv_bwd)
+_transpose_conv.defvjp(_transpose_conv_fwd, _transpose_conv_bwd)
 
 
 def choose_conv(x_shape: Any, kernel_shape: Any, padding: str) -> tuple[str, str, str]:

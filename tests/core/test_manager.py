@@ -431,3 +431,16 @@ def test_listing_plugins_imports_neither_jax_nor_keras():
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["False", "False"]
+
+
+def test_warn_user_points_past_every_visionhooks_frame(tmp_path):
+    """A warning raised deep inside visionhooks (core or a built-in plugin) is attributed
+    to the first caller outside it; code outside calling it directly is its own caller."""
+    import warnings
+
+    from visionhooks.errors import warn_user
+
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        warn_user("from a test")
+    assert record[0].filename == __file__ and record[0].category is UserWarning

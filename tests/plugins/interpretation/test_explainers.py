@@ -388,8 +388,9 @@ def test_a_count_asked_for_above_what_the_layer_has_is_named_not_silently_capped
                       num_classes=10)
     x = np.random.default_rng(0).random((8, 28, 28, 1)).astype(np.float32)
     with pytest.warns(UserWarning, match=r"count=1000 is more than layer 'conv2_relu' has "
-                                         r"filters \(16\): using 16"):
+                                         r"filters \(16\): using 16") as record:
         assert len(task.explain(None, "filters", count=1000, steps=1)["images"]) == 16
+    assert record[0].filename == __file__  # the caller's line, not the framework's
     with pytest.warns(UserWarning, match=r"top=99 is more than .* \(16\): using 16"):
         assert task.explain(x[:1], "projections", top=99)["top"].shape == (1, 16)
     with pytest.warns(UserWarning, match=r"perplexity=30 is more than t-SNE allows for 8 "

@@ -137,6 +137,16 @@ def test_transposed_conv_matches_keras(kernel, activation):
         close(a, b)
 
 
+def test_transposed_conv_op_promotes_mixed_dtypes_as_an_einsum_would():
+    x = jnp.ones((1, 3, 3, 2), jnp.float32)
+    k = jnp.ones((2, 2, 4, 2), jnp.bfloat16)
+    assert ops.transpose_conv_stride_eq_kernel(x, k).dtype == jnp.float32
+    dx, dk = jax.grad(lambda x, k: ops.transpose_conv_stride_eq_kernel(x, k).sum(),
+                      argnums=(0, 1))(x, k)
+    assert (dx.dtype, dk.dtype) == (jnp.float32, jnp.bfloat16)
+    assert float(dx[0, 0, 0, 0]) == 16.0  # each pixel feeds 2·2·4 outputs of weight 1
+
+
 def test_layers_save_and_load_in_a_keras_model(tmp_path):
     inputs = keras.Input((12, 12, 1))
     x = FastConv2D(4, 3, padding="same", formulation=("shifted", "im2col", "xla"))(inputs)
