@@ -19,10 +19,12 @@ def _package_dirs() -> tuple[str, ...]:
 
 
 def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
-    """``warnings.warn`` attributed to the first caller outside visionhooks (the user's
-    line, or a third-party plugin's), however deep inside the framework it is raised."""
-    inside = _package_dirs()
-    frame, level = sys._getframe(1), 2  # 1 would be this function
+    """``warnings.warn`` attributed to the user's line: the first caller outside
+    visionhooks (core and its plugins) and outside the file that calls ``warn_user`` (a
+    third-party plugin's module), however deep inside the framework it is raised."""
+    caller = sys._getframe(1)
+    inside = (*_package_dirs(), str(Path(caller.f_code.co_filename).resolve()))
+    frame, level = caller, 2  # 1 would be this function
     while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(inside):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level)

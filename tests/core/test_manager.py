@@ -433,14 +433,19 @@ def test_listing_plugins_imports_neither_jax_nor_keras():
     assert proc.stdout.split() == ["False", "False"]
 
 
-def test_warn_user_points_past_every_visionhooks_frame(tmp_path):
-    """A warning raised deep inside visionhooks (core or a built-in plugin) is attributed
-    to the first caller outside it; code outside calling it directly is its own caller."""
+def test_warn_user_points_past_visionhooks_and_the_calling_module(tmp_path):
+    """A warning raised deep inside visionhooks, or by a plugin module that visionhooks
+    called, is attributed to the first caller outside both: the user's line."""
+    import importlib.util
     import warnings
 
-    from visionhooks.errors import warn_user
-
+    plugin = tmp_path / "someplugin.py"
+    plugin.write_text("from visionhooks.errors import warn_user\n"
+                      "def component():\n    warn_user('capped')\n")
+    spec = importlib.util.spec_from_file_location("someplugin", plugin)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        warn_user("from a test")
+        module.component()
     assert record[0].filename == __file__ and record[0].category is UserWarning
