@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from typing import Sequence
 
 from . import __version__, backend
@@ -167,6 +168,16 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     backend.compilation_cache()  # before JAX starts: a warm start compiles nothing
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        # a user warning as one line: its source is the console script, nothing to show
+        if issubclass(category, UserWarning):
+            print(f"visionhooks: warning: {message}", file=file or sys.stderr)
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
     try:
         return args.func(args)
     except VisionhooksError as exc:
@@ -184,6 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("visionhooks: interrupted (checkpoints of finished epochs are kept; use "
               "--resume)", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = previous
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -229,3 +229,24 @@ def test_data_path_points_the_mnist_scene_datasets_at_their_file(capsys, tmp_pat
     code, _, err = run(capsys, "train", "examples/configs/yolo_mnist_detection.toml",
                        "--data-path", missing, "--run-dir", str(tmp_path / "run"))
     assert code == 2 and "nowhere.npz" in err and "extra" not in err.lower()
+
+
+def test_a_user_warning_is_one_line_without_a_source_location(capsys, monkeypatch):
+    """On the command line a warning's source is the console script: it is shown as
+    "visionhooks: warning: ..." and Python's own display comes back afterwards."""
+    import warnings
+
+    import visionhooks.cli as cli
+    from visionhooks.errors import warn_user
+
+    def warn(args):
+        warn_user("sample used")
+        return 0
+
+    before = warnings.showwarning
+    monkeypatch.setattr(cli, "cmd_plugins", warn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        code, _, err = run(capsys, "plugins")
+    assert code == 0 and err == "visionhooks: warning: sample used\n"
+    assert warnings.showwarning is before
