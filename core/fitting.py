@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from . import backend
 from .contracts import check_built, check_keras_name
-from .errors import ConfigError
-from .errors import warn_user
+from .errors import ConfigError, warn_user
 from .tasktype import Evaluator
 
 if TYPE_CHECKING:  # pragma: no cover

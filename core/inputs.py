@@ -29,7 +29,7 @@ def fit_inputs(task: Task, data: Any, y: Any, validation_data: Any, batch_size: 
             return None
         if is_stream(validation_data):
             return CheckedBatches(validation_data, tt, what)
-        return task._xy(validation_data, None, what)
+        return checked_xy(tt, validation_data, None, what)
 
     if is_stream(data):
         if y is not None:
@@ -50,7 +50,7 @@ def fit_inputs(task: Task, data: Any, y: Any, validation_data: Any, batch_size: 
         if isinstance(val, tuple):
             val = (val[0], tt.keras_targets(val[1]))
         return {"x": batches, "validation_data": val, "shuffle": False}, len(batches)
-    x, y = task._xy(data, y, "training data")
+    x, y = checked_xy(tt, data, y, "training data")
     val = validation("validation_data")
     if split and val is not None:  # Keras would ignore the split and train on every row
         if given_split:

@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from . import backend
 from .building import building_with, unpin_components
 from .config import TaskConfig
-from .errors import CheckpointError, VisionhooksError
-from .errors import warn_user
+from .errors import CheckpointError, VisionhooksError, warn_user
 from .training import checkpoints, read_state, restore_seed_states
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from visionhooks.config import DataInfo
-from visionhooks.errors import DataError, DatasetNotFoundError
 from visionhooks.datasets import Dataset, Split
-from visionhooks.errors import warn_user
+from visionhooks.errors import DataError, DatasetNotFoundError, warn_user
 from .config import MNISTConfig
 
 FILENAME = "mnist.npz"

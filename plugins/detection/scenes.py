@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from visionhooks import ConfigError, DataInfo
+from visionhooks.datasets import Dataset, Split
 from visionhooks.errors import warn_user
 from visionhooks.tasktype import float_images
-from visionhooks.datasets import Dataset, Split
 
 from .boxes import convert_boxes
 from .config import MNISTDetectionConfig

@@ -17,6 +17,7 @@ import keras
 import numpy as np
 
 from visionhooks import ConfigError
+from visionhooks.errors import warn_user
 
 #: Layers that never make a good default feature layer.
 _SKIPPED = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D, keras.layers.Dropout,
@@ -123,8 +124,6 @@ def capped(config: Any, field: str, limit: float, why: str) -> Any:
     warning (a default above it is capped without one: it was not asked for)."""
     value = getattr(config, field)
     if value > limit and field in config.model_fields_set:
-        from visionhooks.errors import warn_user
-
         warn_user(f"{field}={value:g} is more than {why} ({limit:g}): using {limit:g}")
     return min(value, limit)
 
