@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -50,6 +51,10 @@ def test_wheel_holds_only_visionhooks(tmp_path):
     assert "visionhooks/plugins/classification/hooks.py" in names
     assert "visionhooks/plugins/datasets/data/mnist_sample.npz" in names
     assert not any(n.startswith(("core/", "plugins/", "tests/")) for n in names)
+    # the native kernel, compiled (where a C++ compiler is), not its source
+    assert not any(n.endswith(".cc") for n in names)
+    if shutil.which("c++") or shutil.which("g++"):
+        assert any(n.startswith("visionhooks/plugins/layers/_native") for n in names), names
     dist_info = next(t for t in tops if t.endswith(".dist-info"))
     eps = zipfile.ZipFile(wheel).read(f"{dist_info}/entry_points.txt").decode()
     assert "[visionhooks]" in eps

@@ -33,7 +33,8 @@ class FastConv2D(keras.layers.Conv2D):
     Args:
         formulation: "auto" (chosen per shape on the CPU, Keras' own convolution on other
             devices), or a (forward, input gradient, kernel gradient) triple of
-            ``ops.FORMULATIONS``, used on any device.
+            ``ops.FORMULATIONS`` (the kernel gradient may also be "native", the C++
+            kernel where it is built), used on any device.
         **kwargs: as ``keras.layers.Conv2D``.
 
     Example:
@@ -45,9 +46,12 @@ class FastConv2D(keras.layers.Conv2D):
         super().__init__(*args, **kwargs)
         if formulation != "auto":
             formulation = tuple(formulation)
-            if len(formulation) != 3 or any(f not in ops.FORMULATIONS for f in formulation):
-                raise ValueError(f"formulation must be 'auto' or three of "
-                                 f"{list(ops.FORMULATIONS)}. Received: {formulation!r}")
+            if (len(formulation) != 3 or any(f not in ops.FORMULATIONS for f in formulation[:2])
+                    or formulation[2] not in ops.KERNEL_GRAD_FORMULATIONS):
+                raise ValueError(f"formulation must be 'auto' or a (forward, input gradient, "
+                                 f"kernel gradient) triple of {list(ops.FORMULATIONS)} (the "
+                                 f"kernel gradient may also be 'native'). "
+                                 f"Received: {formulation!r}")
         self.formulation = formulation
 
     def _supported(self) -> bool:
@@ -58,7 +62,7 @@ class FastConv2D(keras.layers.Conv2D):
     def convolution_op(self, inputs: Any, kernel: Any) -> Any:
         if not self._supported() or (self.formulation == "auto" and not ops.applies("conv")):
             return super().convolution_op(inputs, kernel)
-        how = (ops.choose_conv(inputs.shape, kernel.shape, self.padding)
+        how = (ops.choose_conv(inputs.shape, kernel.shape, self.padding, inputs.dtype)
                if self.formulation == "auto" else self.formulation)
         # the variable's (autocast) value: custom_vjp functions take arrays only
         kernel = keras.ops.convert_to_tensor(kernel, dtype=inputs.dtype)

@@ -16,7 +16,9 @@ forward pass one way and each gradient another:
 - ``"s2d"``: XLA's convolution of the space-to-depth input (2×2 blocks to channels) with
   a kernel rearranged to match, output back depth-to-space (even output sizes only).
 
-All four compute the same convolution (up to float summation order). Each kind of layer
+All four compute the same convolution (up to float summation order). A kernel gradient
+may also be ``"native"``: a C++ kernel (``native``) where it was built and beats XLA's
+(the 3×3 kernel gradients of a U-Net on CPU), else XLA's. Each kind of layer
 uses the formulations here only on the platforms listed in ``PLATFORMS`` (``applies``);
 elsewhere it computes what its Keras parent does (on a GPU, cuDNN's kernels).
 ``bench/gpu.py`` measures each kind both ways.
@@ -32,7 +34,11 @@ import jax.numpy as jnp
 
 from visionhooks.fusion import boundary
 
+from . import native
+
 FORMULATIONS = ("xla", "shifted", "im2col", "s2d")
+#: A kernel gradient may also take the native kernel (XLA's where it is not available).
+KERNEL_GRAD_FORMULATIONS = (*FORMULATIONS, "native")
 
 
 #: Where each kind of fast layer uses the formulations here, by JAX platform: "conv"
@@ -225,13 +231,18 @@ def conv_op(padding: str, forward: str, input_grad: str, kernel_grad: str):
             # upsampling (LeNet-5: a 1.8 ms fusion on one core; computed once, fit is ~6%
             # faster — bench/RESULTS.md, "Speed attempts")
             dx = boundary(dx, g)
-        if kernel_grad == "xla":
+        if kernel_grad == "native" and native.available() and x.dtype == g.dtype == jnp.float32:
+            pads = (0, 0) if padding == "valid" else (same_padding(kernel.shape[0])[0],
+                                                      same_padding(kernel.shape[1])[0])
+            return dx, native.kernel_grad(x, g, kernel.shape[:2], pads).astype(kernel.dtype)
+        how = "xla" if kernel_grad == "native" else kernel_grad
+        if how == "xla":
             # XLA transposes both operands of its kernel-gradient convolution and fused
             # their producers (batch norm, ReLU, their gradients) into those transposes,
             # recomputed there at a fraction of a plain transpose's speed (U-Net: 87 → 38
             # ms of transposes per step, the step ~3% faster)
             x, g = boundary((x, g), g)
-        _, vk = jax.vjp(lambda kk: conv(x, kk, padding, kernel_grad), kernel)
+        _, vk = jax.vjp(lambda kk: conv(x, kk, padding, how), kernel)
         return dx, vk(g)[0]
 
     f.defvjp(f_fwd, f_bwd)
@@ -353,7 +364,8 @@ def _transpose_conv_bwd(res, g):
 _transpose_conv.defvjp(_transpose_conv_fwd, _transpose_conv_bwd)
 
 
-def choose_conv(x_shape: Any, kernel_shape: Any, padding: str) -> tuple[str, str, str]:
+def choose_conv(x_shape: Any, kernel_shape: Any, padding: str,
+                dtype: Any = "float32") -> tuple[str, str, str]:
     """(forward, input gradient, kernel gradient) formulations for a unit-stride
     convolution, from the per-op timings of ``bench/speed.py`` (see ``bench/RESULTS.md``):
 
@@ -367,7 +379,9 @@ def choose_conv(x_shape: Any, kernel_shape: Any, padding: str) -> tuple[str, str
     - kernel gradient: space-to-depth for one input channel and an even output size
       (LeNet-5's first layer: 0.6 ms against XLA's 1.4), XLA's otherwise (the fastest
       at every other measured shape: s2d took 1.5 against 1.4 ms for LeNet-5's second
-      layer, 32 against 23 for U-Net's 16 channels at 128×128).
+      layer, 32 against 23 for U-Net's 16 channels at 128×128); the native kernel for
+      float32 where it beats XLA's on this CPU (``native.beats_xla``: U-Net's 3×3 layers
+      from 8 input channels, 25 → 4 ms at 16 channels and 128×128 with AVX-512).
     """
     kh, kw, cin, cout = kernel_shape
     # even outputs only; and kernels of 3×3 and up, where it costs 1.44-1.78× the
@@ -376,4 +390,8 @@ def choose_conv(x_shape: Any, kernel_shape: Any, padding: str) -> tuple[str, str
     forward = "shifted" if cin == 1 else "s2d" if cin <= 8 and s2d else "xla"
     input_grad = "im2col" if cin <= 8 else "xla"
     kernel_grad = "s2d" if cin == 1 and s2d else "xla"
+    out_hw = ((x_shape[1], x_shape[2]) if padding == "same"
+              else (x_shape[1] - kh + 1, x_shape[2] - kw + 1))
+    if jnp.dtype(dtype) == jnp.float32 and native.beats_xla(out_hw, cin):
+        kernel_grad = "native"
     return forward, input_grad, kernel_grad

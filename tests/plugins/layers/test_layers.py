@@ -94,7 +94,7 @@ def test_conv_falls_back_to_keras_where_no_formulation_applies():
     assert ops.choose_conv((2, 9, 9, 3), (3, 3, 3, 4), "same")[0] == "xla"  # odd output
     assert ops.choose_conv((2, 8, 8, 16), (3, 3, 16, 4), "same") == ("xla", "xla", "xla")
     assert ops.choose_conv((2, 8, 8, 3), (1, 1, 3, 4), "valid")[0] == "xla"  # 4× the work
-    with pytest.raises(ValueError, match="formulation must be 'auto' or three of"):
+    with pytest.raises(ValueError, match="formulation must be 'auto' or a"):
         FastConv2D(3, 3, formulation=("xla", "fft", "xla"))
 
 
