@@ -61,7 +61,7 @@ def op_timings(args) -> list[dict[str, Any]]:
     import jax.numpy as jnp
     import numpy as np
 
-    from visionhooks.plugins.layers import ops
+    from visionhooks.plugins.layers import native, ops
 
     rng = np.random.default_rng(0)
     rows = []
@@ -87,10 +87,18 @@ def op_timings(args) -> list[dict[str, Any]]:
                                               args.repeats),
                         "kernel_grad": best_ms(lambda: dk(x, k, g).block_until_ready(),
                                                args.repeats)}
+        if native.available():  # the C++ kernel gradient (plugins/layers/native)
+            pads = (0, 0) if pad == "valid" else (ops.same_padding(ks[0])[0],
+                                                  ops.same_padding(ks[1])[0])
+            nk = jax.jit(lambda x, g, ks=ks, pads=pads: native.kernel_grad(x, g, ks[:2], pads))
+            row["native"] = {"kernel_grad": best_ms(lambda: nk(x, g).block_until_ready(),
+                                                    args.repeats), "isa": native.isa()}
         row["chosen"] = ops.choose_conv(xs, ks, pad)
         rows.append(row)
         log(f"{name}: " + "; ".join(f"{h} " + "/".join(f"{v:.2f}" for v in row[h].values())
-                                    for h in ops.FORMULATIONS) + f" ms; chosen {row['chosen']}")
+                                    for h in ops.FORMULATIONS)
+            + (f"; native {row['native']['kernel_grad']:.2f}" if "native" in row else "")
+            + f" ms; chosen {row['chosen']}")
     pools = [("lenet5 pool1", (128, 28, 28, 6)), ("unet encoder1 pool", (16, 128, 128, 16))]
     for name, xs in pools:
         x = jnp.asarray(rng.standard_normal(xs), jnp.float32)
@@ -340,19 +348,23 @@ def render(r: dict[str, Any]) -> str:
     if ops_rows:
         lines += ["Per op, best of repeated calls, ms (forward / input gradient / kernel "
                   "gradient for convolutions; forward + backward otherwise):", "",
-                  "| op | shape | XLA | shifted | im2col | s2d | chosen |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| op | shape | XLA | shifted | im2col | s2d | native kernel gradient "
+                  "| chosen |",
+                  "|---|---|---|---|---|---|---|---|"]
         for o in ops_rows:
             if "shifted" in o:
                 cells = ["/".join(f"{v:.2f}" for v in o[h].values()) if h in o else "–"
                          for h in ("xla", "shifted", "im2col", "s2d")]
+                cells.append(f"{o['native']['kernel_grad']:.2f} ({o['native']['isa']})"
+                             if "native" in o else "–")
                 shape = f"x {tuple(o['x'])}, k {tuple(o['kernel'])}"
                 lines.append(f"| {o['op']} | {shape} | " + " | ".join(cells)
                              + f" | {'/'.join(o['chosen'])} |")
             else:
                 alt = "mask" if "mask" in o else "matmul"
+                label = "mask" if alt == "mask" else "matmul (backward: strided convolution)"
                 lines.append(f"| {o['op']} | {tuple(o['x'])} | {o['xla']:.2f} | "
-                             f"{alt} {o[alt]:.2f} | – | – | {alt} |")
+                             f"{label} {o[alt]:.2f} | – | – | – | {alt} |")
         lines.append("")
     s = r.get("startup")
     if s:
