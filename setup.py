@@ -1,4 +1,4 @@
-"""The optional native kernel (``plugins/layers/native``): everything else is declared in
+"""The optional native kernels (``plugins/layers/native``): everything else is declared in
 pyproject.toml. Built against the XLA FFI headers that jaxlib ships; where there is no C++
 compiler or no jaxlib, the build skips it and the fast layers use XLA's kernels."""
 
@@ -19,7 +19,7 @@ class BuildNative(build_ext):
         include = spec and spec.submodule_search_locations and Path(
             next(iter(spec.submodule_search_locations))) / "include"
         if not include or not (include / "xla" / "ffi" / "api" / "ffi.h").is_file():
-            print("visionhooks: jaxlib's XLA FFI headers not found; skipping the native kernel")
+            print("visionhooks: jaxlib's XLA FFI headers not found; skipping the native kernels")
             self.extensions = []
             return
         for ext in self.extensions:
@@ -33,7 +33,9 @@ class BuildNative(build_ext):
 setup(
     ext_modules=[Extension(
         "visionhooks.plugins.layers._native",
-        sources=["plugins/layers/native/conv_kernel_grad.cc"],
+        sources=["plugins/layers/native/conv_forward.cc",
+                 "plugins/layers/native/conv_kernel_grad.cc"],
+        depends=["plugins/layers/native/common.h"],
         language="c++",
         extra_compile_args=["-O3", "-std=c++17"],
         optional=True,

@@ -3,8 +3,9 @@
 plus start-up and compile times.
 
 1. Per op (forward + backward, batch 128 for LeNet-5's shapes, 16 for U-Net's): every
-   formulation of ``visionhooks.plugins.layers.ops`` against XLA's convolution, max-pool
-   and transposed convolution — the attempts behind ``ops.choose_conv``.
+   formulation of ``visionhooks.plugins.layers.ops`` (the native C++ kernels where they
+   are built) against XLA's convolution, max-pool and transposed convolution — the
+   attempts behind ``ops.choose_conv``.
 2. Training images/s, interleaved in one process: LeNet-5 (MNIST shapes, batch 128) and
    U-Net (base 16, 128×128×3, batch 16), each with the fast layers (the default), with
    Keras' own layers (``fast_layers = false``), and the same network in PyTorch (CPU,
@@ -76,28 +77,23 @@ def op_timings(args) -> list[dict[str, Any]]:
         g = jnp.asarray(rng.standard_normal(ops.conv(x, k, pad, "xla").shape), jnp.float32)
         row = {"op": name, "x": xs, "kernel": ks}
         for how in ops.FORMULATIONS:
-            f = jax.jit(lambda x, k, how=how: ops.conv(x, k, pad, how))
-            _, vjp = jax.vjp(lambda x, k, how=how: ops.conv(x, k, pad, how), x, k)
-            dx = jax.jit(lambda x, k, g, how=how: jax.vjp(
-                lambda xx: ops.conv(xx, k, pad, how), x)[1](g)[0])
-            dk = jax.jit(lambda x, k, g, how=how: jax.vjp(
-                lambda kk: ops.conv(x, kk, pad, how), k)[1](g)[0])
+            if how == "native" and not native.available():
+                continue
+            # each pass as the layers run it (conv_op: "native" backward passes are C++ too)
+            op = ops.conv_op(pad, how, how, how)
+            f = jax.jit(op)
+            dx = jax.jit(lambda x, k, g, op=op: jax.vjp(lambda xx: op(xx, k), x)[1](g)[0])
+            dk = jax.jit(lambda x, k, g, op=op: jax.vjp(lambda kk: op(x, kk), k)[1](g)[0])
             row[how] = {"forward": best_ms(lambda: f(x, k).block_until_ready(), args.repeats),
                         "input_grad": best_ms(lambda: dx(x, k, g).block_until_ready(),
                                               args.repeats),
                         "kernel_grad": best_ms(lambda: dk(x, k, g).block_until_ready(),
                                                args.repeats)}
-        if native.available():  # the C++ kernel gradient (plugins/layers/native)
-            pads = (0, 0) if pad == "valid" else (ops.same_padding(ks[0])[0],
-                                                  ops.same_padding(ks[1])[0])
-            nk = jax.jit(lambda x, g, ks=ks, pads=pads: native.kernel_grad(x, g, ks[:2], pads))
-            row["native"] = {"kernel_grad": best_ms(lambda: nk(x, g).block_until_ready(),
-                                                    args.repeats), "isa": native.isa()}
         row["chosen"] = ops.choose_conv(xs, ks, pad)
+        row["native_isa"] = native.isa()
         rows.append(row)
         log(f"{name}: " + "; ".join(f"{h} " + "/".join(f"{v:.2f}" for v in row[h].values())
-                                    for h in ops.FORMULATIONS)
-            + (f"; native {row['native']['kernel_grad']:.2f}" if "native" in row else "")
+                                    for h in ops.FORMULATIONS if h in row)
             + f" ms; chosen {row['chosen']}")
     pools = [("lenet5 pool1", (128, 28, 28, 6)), ("unet encoder1 pool", (16, 128, 128, 16))]
     for name, xs in pools:
@@ -348,15 +344,14 @@ def render(r: dict[str, Any]) -> str:
     if ops_rows:
         lines += ["Per op, best of repeated calls, ms (forward / input gradient / kernel "
                   "gradient for convolutions; forward + backward otherwise):", "",
-                  "| op | shape | XLA | shifted | im2col | s2d | native kernel gradient "
-                  "| chosen |",
+                  "| op | shape | XLA | shifted | im2col | s2d | native | chosen |",
                   "|---|---|---|---|---|---|---|---|"]
         for o in ops_rows:
             if "shifted" in o:
                 cells = ["/".join(f"{v:.2f}" for v in o[h].values()) if h in o else "–"
-                         for h in ("xla", "shifted", "im2col", "s2d")]
-                cells.append(f"{o['native']['kernel_grad']:.2f} ({o['native']['isa']})"
-                             if "native" in o else "–")
+                         for h in ("xla", "shifted", "im2col", "s2d", "native")]
+                if o.get("native_isa"):
+                    cells[-1] += f" ({o['native_isa']})"
                 shape = f"x {tuple(o['x'])}, k {tuple(o['kernel'])}"
                 lines.append(f"| {o['op']} | {shape} | " + " | ".join(cells)
                              + f" | {'/'.join(o['chosen'])} |")

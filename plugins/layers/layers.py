@@ -33,8 +33,8 @@ class FastConv2D(keras.layers.Conv2D):
     Args:
         formulation: "auto" (chosen per shape on the CPU, Keras' own convolution on other
             devices), or a (forward, input gradient, kernel gradient) triple of
-            ``ops.FORMULATIONS`` (the kernel gradient may also be "native", the C++
-            kernel where it is built), used on any device.
+            ``ops.FORMULATIONS`` ("native": the C++ kernels where they are built, XLA's
+            elsewhere), used on any device.
         **kwargs: as ``keras.layers.Conv2D``.
 
     Example:
@@ -46,11 +46,9 @@ class FastConv2D(keras.layers.Conv2D):
         super().__init__(*args, **kwargs)
         if formulation != "auto":
             formulation = tuple(formulation)
-            if (len(formulation) != 3 or any(f not in ops.FORMULATIONS for f in formulation[:2])
-                    or formulation[2] not in ops.KERNEL_GRAD_FORMULATIONS):
+            if len(formulation) != 3 or any(f not in ops.FORMULATIONS for f in formulation):
                 raise ValueError(f"formulation must be 'auto' or a (forward, input gradient, "
-                                 f"kernel gradient) triple of {list(ops.FORMULATIONS)} (the "
-                                 f"kernel gradient may also be 'native'). "
+                                 f"kernel gradient) triple of {list(ops.FORMULATIONS)}. "
                                  f"Received: {formulation!r}")
         self.formulation = formulation
 

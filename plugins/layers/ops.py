@@ -16,9 +16,11 @@ forward pass one way and each gradient another:
 - ``"s2d"``: XLA's convolution of the space-to-depth input (2×2 blocks to channels) with
   a kernel rearranged to match, output back depth-to-space (even output sizes only).
 
-All four compute the same convolution (up to float summation order). A kernel gradient
-may also be ``"native"``: a C++ kernel (``native``) where it was built and beats XLA's
-(the 3×3 kernel gradients of a U-Net on CPU), else XLA's. Each kind of layer
+- ``"native"``: the C++ kernels of ``native`` (a direct convolution, and for the kernel
+  gradient a sum of outer products), where they were built; XLA's convolution elsewhere
+  and for other dtypes than float32.
+
+All five compute the same convolution (up to float summation order). Each kind of layer
 uses the formulations here only on the platforms listed in ``PLATFORMS`` (``applies``);
 elsewhere it computes what its Keras parent does (on a GPU, cuDNN's kernels).
 ``bench/gpu.py`` measures each kind both ways.
@@ -36,9 +38,7 @@ from visionhooks.fusion import boundary
 
 from . import native
 
-FORMULATIONS = ("xla", "shifted", "im2col", "s2d")
-#: A kernel gradient may also take the native kernel (XLA's where it is not available).
-KERNEL_GRAD_FORMULATIONS = (*FORMULATIONS, "native")
+FORMULATIONS = ("xla", "shifted", "im2col", "s2d", "native")
 
 
 #: Where each kind of fast layer uses the formulations here, by JAX platform: "conv"
@@ -80,7 +80,10 @@ def conv(x, kernel, padding: str, how: str):
         x: (N, H, W, C_in). kernel: (kh, kw, C_in, C_out). padding: "valid" or "same".
         how: one of ``FORMULATIONS``.
     """
-    if how == "xla":
+    if how == "native" and _native_applies(x, kernel):
+        return native.conv(x, kernel, _pads_before(kernel.shape, padding),
+                           _out_hw(x.shape, kernel.shape, padding))
+    if how in ("xla", "native"):
         pads = "VALID" if padding == "valid" else [same_padding(kernel.shape[0]),
                                                    same_padding(kernel.shape[1])]
         return jax.lax.conv_general_dilated(x, kernel, (1, 1), pads,
@@ -100,6 +103,22 @@ def conv(x, kernel, padding: str, how: str):
         term = tap * flat[t, 0] if cin == 1 else tap @ flat[t]
         out = term if out is None else out + term
     return out
+
+
+def _native_applies(*arrays) -> bool:
+    return native.available() and all(a.dtype == jnp.float32 for a in arrays)
+
+
+def _pads_before(kernel_shape, padding: str) -> tuple[int, int]:
+    if padding == "valid":
+        return 0, 0
+    return same_padding(kernel_shape[0])[0], same_padding(kernel_shape[1])[0]
+
+
+def _out_hw(x_shape, kernel_shape, padding: str) -> tuple[int, int]:
+    if padding == "same":
+        return x_shape[1], x_shape[2]
+    return x_shape[1] - kernel_shape[0] + 1, x_shape[2] - kernel_shape[1] + 1
 
 
 def s2d_applies(x_shape: Any, kernel_shape: Any, padding: str) -> bool:
@@ -222,27 +241,27 @@ def conv_op(padding: str, forward: str, input_grad: str, kernel_grad: str):
         x, kernel = res
         if input_grad == "im2col":
             dx = im2col_input_grad(g, kernel, x.shape, padding)
+        elif input_grad == "native" and _native_applies(g, kernel):
+            dx = native.input_grad(g, kernel, x.shape[1:3], _pads_before(kernel.shape, padding))
         else:
             _, vx = jax.vjp(lambda xx: conv(xx, kernel, padding, input_grad), x)
             dx = vx(g)[0]
-        if input_grad != "xla":
+        if input_grad not in ("xla", "native"):
             # a sum of kh·kw shifted slices (col2im): XLA would recompute it inside each
             # consumer that reads a pixel more than once, e.g. the pool backward's 2×2
             # upsampling (LeNet-5: a 1.8 ms fusion on one core; computed once, fit is ~6%
             # faster — bench/RESULTS.md, "Speed attempts")
             dx = boundary(dx, g)
-        if kernel_grad == "native" and native.available() and x.dtype == g.dtype == jnp.float32:
-            pads = (0, 0) if padding == "valid" else (same_padding(kernel.shape[0])[0],
-                                                      same_padding(kernel.shape[1])[0])
-            return dx, native.kernel_grad(x, g, kernel.shape[:2], pads).astype(kernel.dtype)
-        how = "xla" if kernel_grad == "native" else kernel_grad
-        if how == "xla":
+        if kernel_grad == "native" and _native_applies(x, g):
+            return dx, native.kernel_grad(x, g, kernel.shape[:2],
+                                          _pads_before(kernel.shape, padding))
+        if kernel_grad in ("xla", "native"):
             # XLA transposes both operands of its kernel-gradient convolution and fused
             # their producers (batch norm, ReLU, their gradients) into those transposes,
             # recomputed there at a fraction of a plain transpose's speed (U-Net: 87 → 38
             # ms of transposes per step, the step ~3% faster)
             x, g = boundary((x, g), g)
-        _, vk = jax.vjp(lambda kk: conv(x, kk, padding, how), kernel)
+        _, vk = jax.vjp(lambda kk: conv(x, kk, padding, kernel_grad), kernel)
         return dx, vk(g)[0]
 
     f.defvjp(f_fwd, f_bwd)
@@ -379,9 +398,12 @@ def choose_conv(x_shape: Any, kernel_shape: Any, padding: str,
     - kernel gradient: space-to-depth for one input channel and an even output size
       (LeNet-5's first layer: 0.6 ms against XLA's 1.4), XLA's otherwise (the fastest
       at every other measured shape: s2d took 1.5 against 1.4 ms for LeNet-5's second
-      layer, 32 against 23 for U-Net's 16 channels at 128×128); the native kernel for
-      float32 where it beats XLA's on this CPU (``native.beats_xla``: U-Net's 3×3 layers
-      from 8 input channels, 25 → 4 ms at 16 channels and 128×128 with AVX-512).
+      layer, 32 against 23 for U-Net's 16 channels at 128×128);
+    - and for float32, each pass the native C++ kernel wherever it beats the above on this
+      CPU (``native.beats_xla``; with AVX-512: U-Net's layers down to 16×16 pixels, e.g.
+      the kernel gradient at 128×128×16 4.8 against 20-29 ms, the forward pass 5.6 against
+      8.9; U-Net's RGB input 1.4 against 3.7 for s2d; LeNet-5's second layer's forward
+      pass and kernel gradient).
     """
     kh, kw, cin, cout = kernel_shape
     # even outputs only; and kernels of 3×3 and up, where it costs 1.44-1.78× the
@@ -390,8 +412,10 @@ def choose_conv(x_shape: Any, kernel_shape: Any, padding: str,
     forward = "shifted" if cin == 1 else "s2d" if cin <= 8 and s2d else "xla"
     input_grad = "im2col" if cin <= 8 else "xla"
     kernel_grad = "s2d" if cin == 1 and s2d else "xla"
-    out_hw = ((x_shape[1], x_shape[2]) if padding == "same"
-              else (x_shape[1] - kh + 1, x_shape[2] - kw + 1))
-    if jnp.dtype(dtype) == jnp.float32 and native.beats_xla(out_hw, cin):
-        kernel_grad = "native"
+    if jnp.dtype(dtype) == jnp.float32:
+        out_hw = _out_hw(x_shape, kernel_shape, padding)
+        forward, input_grad, kernel_grad = (
+            "native" if native.beats_xla(which, out_hw, cin, cout) else how
+            for which, how in zip(("forward", "input_grad", "kernel_grad"),
+                                  (forward, input_grad, kernel_grad)))
     return forward, input_grad, kernel_grad

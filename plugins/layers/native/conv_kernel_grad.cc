@@ -10,19 +10,10 @@
 // XLA's intra-op threads, each with its own partial sum. Measured in bench/RESULTS.md.
 
 #include <algorithm>
-#include <atomic>
-#include <condition_variable>
-#include <cstdint>
-#include <cstdlib>
-#include <cstring>
-#include <memory>
-#include <mutex>
-#include <vector>
 
-#include "xla/ffi/api/ffi.h"
+#include "common.h"
 
-namespace ffi = xla::ffi;
-
+namespace visionhooks {
 namespace {
 
 struct Shape {
@@ -33,8 +24,6 @@ struct Shape {
 struct Chunk {
   int64_t img0, img1, r0, r1;
 };
-
-#define VH_INLINE __attribute__((always_inline)) inline
 
 // acc[c][v] = sum over the chunk's pixels p of x[p + (i, j), ci0 + c] * g[p, co0 + VW v ..];
 // then dw[i, j, ci0 + c, co0 + VW v ..] += acc[c][v]. VW floats per vector (1 for the
@@ -94,18 +83,17 @@ VH_INLINE void chunk_all(const Shape& s, const float* x, const float* g, float* 
     }
 }
 
-// Register blocks per instruction set: AVX-512 has 32 vector registers of 16 floats,
-// AVX2 16 of 8, the portable build (SSE, NEON) 16 of 4; each block leaves registers for
-// the gradient vectors and the broadcast input.
+typedef void (*ChunkFn)(const Shape&, const float*, const float*, float*, const Chunk&);
+
+// Register blocks per instruction set (common.h); each leaves registers for the gradient
+// vectors and the broadcast input.
 #if defined(__x86_64__)
-__attribute__((target("arch=x86-64-v4"))) void chunk_avx512(const Shape& s, const float* x,
-                                                            const float* g, float* dw,
-                                                            const Chunk& k) {
+VH_TARGET_AVX512 void chunk_avx512(const Shape& s, const float* x, const float* g, float* dw,
+                                   const Chunk& k) {
   chunk_all<16, 8, 16>(s, x, g, dw, k);
 }
-__attribute__((target("arch=x86-64-v3"))) void chunk_avx2(const Shape& s, const float* x,
-                                                          const float* g, float* dw,
-                                                          const Chunk& k) {
+VH_TARGET_AVX2 void chunk_avx2(const Shape& s, const float* x, const float* g, float* dw,
+                               const Chunk& k) {
   chunk_all<8, 6, 12>(s, x, g, dw, k);
 }
 #endif
@@ -113,79 +101,20 @@ void chunk_portable(const Shape& s, const float* x, const float* g, float* dw, c
   chunk_all<4, 6, 12>(s, x, g, dw, k);
 }
 
-typedef void (*ChunkFn)(const Shape&, const float*, const float*, float*, const Chunk&);
-
-// The widest instruction set this CPU has; VISIONHOOKS_NATIVE_ISA=portable|avx2|avx512
-// picks a narrower one (tests run every path on one machine).
 ChunkFn pick_chunk_fn() {
-  const char* want = std::getenv("VISIONHOOKS_NATIVE_ISA");
-  const bool any = want == nullptr || *want == '\0';
+  switch (pick_isa()) {
 #if defined(__x86_64__)
-  __builtin_cpu_init();
-  const bool v4 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-                  __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
-  const bool v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (v4 && (any || std::strcmp(want, "avx512") == 0)) return chunk_avx512;
-  if (v3 && (any || std::strcmp(want, "avx512") == 0 || std::strcmp(want, "avx2") == 0))
-    return chunk_avx2;
+    case kAvx512:
+      return chunk_avx512;
+    case kAvx2:
+      return chunk_avx2;
 #endif
-  return chunk_portable;
+    default:
+      return chunk_portable;
+  }
 }
 
 const ChunkFn kChunk = pick_chunk_fn();
-
-}  // namespace
-
-// The instruction set the kernel runs with: 2 AVX-512, 1 AVX2, 0 portable (Python picks
-// the shapes where it beats XLA's kernel by this).
-extern "C" int VisionhooksNativeIsa() {
-#if defined(__x86_64__)
-  if (kChunk == chunk_avx512) return 2;
-  if (kChunk == chunk_avx2) return 1;
-#endif
-  return 0;
-}
-
-namespace {
-
-// Chunks shared by the calling thread and the pool threads that join it: each claims
-// chunks until none is left, summing into its own buffer. The caller waits only for
-// helpers that joined before it closed the work, so a helper the pool starts late (its
-// threads busy with other operations) returns at once and nothing waits on it.
-struct Work {
-  Shape s;
-  const float* x;
-  const float* g;
-  std::vector<Chunk> chunks;
-  int64_t size;
-  std::atomic<size_t> next{0};
-  std::mutex mu;
-  std::condition_variable done;
-  bool closed = false;
-  int active = 0;
-  std::vector<std::unique_ptr<float[]>> partials;
-
-  void drain(float* dw) {
-    for (size_t c; (c = next.fetch_add(1)) < chunks.size();) kChunk(s, x, g, dw, chunks[c]);
-  }
-
-  void help() {
-    float* mine;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      if (closed || next.load() >= chunks.size()) return;
-      ++active;
-      partials.emplace_back(new float[size]());
-      mine = partials.back().get();
-    }
-    drain(mine);
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      --active;
-    }
-    done.notify_all();
-  }
-};
 
 // A chunk's pixels are read once per tap and channel block, so its input rows and
 // gradients should stay in L2: about 256 KiB of them (4096 pixels at 16 + 16 channels,
@@ -215,38 +144,38 @@ ffi::Error KernelGrad(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer
   const auto xd = x.dimensions(), gd = g.dimensions(), kd = dw->dimensions();
   if (xd.size() != 4 || gd.size() != 4 || kd.size() != 4)
     return ffi::Error::InvalidArgument("conv_kernel_grad: x, g and dw must be 4-D");
-  Shape s{xd[0], xd[1], xd[2], xd[3], gd[1], gd[2], gd[3], kd[0], kd[1], pad_top, pad_left};
+  const Shape s{xd[0], xd[1], xd[2], xd[3], gd[1], gd[2], gd[3], kd[0], kd[1], pad_top, pad_left};
   // any output size is well defined (reads outside x count as zeros and are skipped)
   if (gd[0] != s.n || kd[2] != s.ci || kd[3] != s.co || pad_top < 0 || pad_left < 0)
     return ffi::Error::InvalidArgument("conv_kernel_grad: shapes do not match");
-  auto work = std::make_shared<Work>();
-  work->s = s;
-  work->x = x.typed_data();
-  work->g = g.typed_data();
-  const int64_t threads = std::max<int64_t>(1, pool.num_threads());
-  work->chunks = make_chunks(s, threads);
-  work->size = s.kh * s.kw * s.ci * s.co;
+  const int64_t size = s.kh * s.kw * s.ci * s.co;
   float* out = dw->typed_data();
-  std::memset(out, 0, work->size * sizeof(float));
-  const int64_t helpers =
-      std::min<int64_t>(pool.num_threads(), static_cast<int64_t>(work->chunks.size()) - 1);
-  for (int64_t t = 0; t < helpers; ++t) pool.Schedule([work] { work->help(); });
-  work->drain(out);
-  std::unique_lock<std::mutex> lock(work->mu);
-  work->closed = true;
-  work->done.wait(lock, [&] { return work->active == 0; });
-  for (const auto& p : work->partials)
-    for (int64_t e = 0; e < work->size; ++e) out[e] += p[e];
+  std::memset(out, 0, size * sizeof(float));
+  const std::vector<Chunk> chunks = make_chunks(s, std::max<int64_t>(1, pool.num_threads()));
+  const float* xs = x.typed_data();
+  const float* gs = g.typed_data();
+  // each thread sums into its own buffer (the caller into dw), added up at the end
+  const auto partials = parallel_chunks(
+      pool, chunks.size(), size, out, [&](size_t c, float* buffer) {
+        kChunk(s, xs, gs, buffer, chunks[c]);
+      });
+  for (const auto& p : partials)
+    for (int64_t e = 0; e < size; ++e) out[e] += p[e];
   return ffi::Error::Success();
 }
 
 }  // namespace
+}  // namespace visionhooks
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(VisionhooksConvKernelGrad, KernelGrad,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
+// The instruction set the kernels run with: 2 AVX-512, 1 AVX2, 0 portable (Python picks
+// the shapes where they beat XLA's by this).
+extern "C" int VisionhooksNativeIsa() { return visionhooks::pick_isa(); }
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(VisionhooksConvKernelGrad, visionhooks::KernelGrad,
+                              xla::ffi::Ffi::Bind()
+                                  .Ctx<xla::ffi::ThreadPool>()
+                                  .Arg<xla::ffi::Buffer<xla::ffi::F32>>()
+                                  .Arg<xla::ffi::Buffer<xla::ffi::F32>>()
+                                  .Ret<xla::ffi::Buffer<xla::ffi::F32>>()
                                   .Attr<int64_t>("pad_top")
                                   .Attr<int64_t>("pad_left"));

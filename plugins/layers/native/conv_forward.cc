@@ -1,0 +1,163 @@
+// A unit-stride 2-D convolution (NHWC input, HWIO kernel, float32) as an XLA FFI custom
+// call, for JAX on CPU; with the kernel flipped and transposed it is also the input
+// gradient of one (native.py).
+//
+//   y[n, oh, ow, co] = sum over i, j, ci of x[n, oh + i - pt, ow + j - pl, ci] * w[i, j, ci, co]
+//
+// (zero outside x). XLA's CPU convolution reaches about half of the 2-core machine's
+// speed at the large-image shapes of a small U-Net; this one keeps a block of output
+// pixels and channels in registers (a direct convolution) over chunks of output rows,
+// split over XLA's intra-op threads. Measured in bench/RESULTS.md.
+
+#include <algorithm>
+#include <vector>
+
+#include "common.h"
+
+namespace visionhooks {
+namespace {
+
+struct Shape {
+  int64_t n, h, w, ci, ho, wo, co, kh, kw, pt, pl;
+};
+
+// y[oh, ow0 + p, co0 + VW v ..] for p < PB of one image, every tap and input channel,
+// read from `xp`: the image's input rows for this chunk, zero-padded (pw columns).
+template <int VW, int PB, int NV>
+VH_INLINE void pixel_block(const Shape& s, const float* xp, int64_t pw, const float* w,
+                           float* y, int64_t b, int64_t ow0, int64_t co0) {
+  typedef float vec __attribute__((vector_size(VW * sizeof(float)), aligned(sizeof(float))));
+  vec acc[PB][NV];
+  for (int p = 0; p < PB; ++p)
+    for (int v = 0; v < NV; ++v) acc[p][v] = vec{};
+  for (int64_t i = 0; i < s.kh; ++i)
+    for (int64_t j = 0; j < s.kw; ++j) {
+      const float* xq = xp + ((b + i) * pw + ow0 + j) * s.ci;
+      const float* wq = w + (i * s.kw + j) * s.ci * s.co + co0;
+      for (int64_t c = 0; c < s.ci; ++c, ++xq, wq += s.co) {
+        vec wv[NV];
+        for (int v = 0; v < NV; ++v) wv[v] = *reinterpret_cast<const vec*>(wq + VW * v);
+        for (int p = 0; p < PB; ++p) {
+          const float xs = xq[p * s.ci];
+          for (int v = 0; v < NV; ++v) acc[p][v] += xs * wv[v];
+        }
+      }
+    }
+  float* out = y + ow0 * s.co + co0;
+  for (int p = 0; p < PB; ++p)
+    for (int v = 0; v < NV; ++v) *reinterpret_cast<vec*>(out + p * s.co + VW * v) = acc[p][v];
+}
+
+// One output row (`y` at its first pixel), one block of output channels: PB pixels at a
+// time, then 4, then 1.
+template <int VW, int PB, int NV>
+VH_INLINE void row_block(const Shape& s, const float* xp, int64_t pw, const float* w,
+                         float* y, int64_t b, int64_t co0) {
+  int64_t ow = 0;
+  for (; ow + PB <= s.wo; ow += PB) pixel_block<VW, PB, NV>(s, xp, pw, w, y, b, ow, co0);
+  for (; ow + 4 <= s.wo; ow += 4) pixel_block<VW, 4, NV>(s, xp, pw, w, y, b, ow, co0);
+  for (; ow < s.wo; ++ow) pixel_block<VW, 1, NV>(s, xp, pw, w, y, b, ow, co0);
+}
+
+// Output rows [r0, r1) of one image: their input rows are copied once, zero-padded (so
+// that no tap needs a bounds check), then output channels go 2·VW at a time (PB2
+// pixels), VW at a time (PB1 pixels), then singly.
+template <int VW, int PB2, int PB1>
+VH_INLINE void rows_all(const Shape& s, const float* x, const float* w, float* y,
+                        int64_t img, int64_t r0, int64_t r1) {
+  const int64_t pw = s.wo + s.kw - 1, ph = r1 - r0 + s.kh - 1;
+  std::vector<float> padded(ph * pw * s.ci, 0.0f);
+  for (int64_t b = 0; b < ph; ++b) {
+    const int64_t r = r0 + b - s.pt;
+    if (r < 0 || r >= s.h) continue;
+    const int64_t c0 = std::max<int64_t>(0, s.pl), c1 = std::min<int64_t>(pw, s.w + s.pl);
+    if (c1 > c0)
+      std::memcpy(&padded[(b * pw + c0) * s.ci], x + ((img * s.h + r) * s.w + c0 - s.pl) * s.ci,
+                  (c1 - c0) * s.ci * sizeof(float));
+  }
+  const float* xp = padded.data();
+  for (int64_t oh = r0; oh < r1; ++oh) {
+    float* yrow = y + (img * s.ho + oh) * s.wo * s.co;
+    const int64_t b = oh - r0;
+    int64_t co0 = 0;
+    for (; co0 + 2 * VW <= s.co; co0 += 2 * VW) row_block<VW, PB2, 2>(s, xp, pw, w, yrow, b, co0);
+    for (; co0 + VW <= s.co; co0 += VW) row_block<VW, PB1, 1>(s, xp, pw, w, yrow, b, co0);
+    for (; co0 < s.co; ++co0) row_block<1, 8, 1>(s, xp, pw, w, yrow, b, co0);
+  }
+}
+
+typedef void (*RowsFn)(const Shape&, const float*, const float*, float*, int64_t, int64_t,
+                       int64_t);
+
+#if defined(__x86_64__)
+VH_TARGET_AVX512 void rows_avx512(const Shape& s, const float* x, const float* w, float* y,
+                                  int64_t img, int64_t r0, int64_t r1) {
+  rows_all<16, 12, 16>(s, x, w, y, img, r0, r1);
+}
+VH_TARGET_AVX2 void rows_avx2(const Shape& s, const float* x, const float* w, float* y,
+                              int64_t img, int64_t r0, int64_t r1) {
+  rows_all<8, 6, 12>(s, x, w, y, img, r0, r1);
+}
+#endif
+void rows_portable(const Shape& s, const float* x, const float* w, float* y, int64_t img,
+                   int64_t r0, int64_t r1) {
+  rows_all<4, 6, 12>(s, x, w, y, img, r0, r1);
+}
+
+RowsFn pick_rows_fn() {
+  switch (pick_isa()) {
+#if defined(__x86_64__)
+    case kAvx512:
+      return rows_avx512;
+    case kAvx2:
+      return rows_avx2;
+#endif
+    default:
+      return rows_portable;
+  }
+}
+
+const RowsFn kRows = pick_rows_fn();
+
+ffi::Error Conv(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> w,
+                ffi::ResultBuffer<ffi::F32> y, int64_t pad_top, int64_t pad_left) {
+  const auto xd = x.dimensions(), wd = w.dimensions(), yd = y->dimensions();
+  if (xd.size() != 4 || wd.size() != 4 || yd.size() != 4)
+    return ffi::Error::InvalidArgument("conv: x, w and y must be 4-D");
+  const Shape s{xd[0], xd[1], xd[2], xd[3], yd[1], yd[2], yd[3], wd[0], wd[1], pad_top, pad_left};
+  // any output size is well defined (taps outside x count as zeros and are skipped)
+  if (yd[0] != s.n || wd[2] != s.ci || wd[3] != s.co || pad_top < 0 || pad_left < 0)
+    return ffi::Error::InvalidArgument("conv: shapes do not match");
+  if (s.n * s.ho * s.wo * s.co == 0) return ffi::Error::Success();
+  if (s.ci == 0) {  // an empty sum
+    std::memset(y->typed_data(), 0, s.n * s.ho * s.wo * s.co * sizeof(float));
+    return ffi::Error::Success();
+  }
+  // rows of about 16384 output values (at least 4 chunks per thread where the batch allows)
+  const int64_t threads = std::max<int64_t>(1, pool.num_threads());
+  int64_t rows = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, s.wo * s.co));
+  rows = std::min(rows, std::max<int64_t>(1, s.n * s.ho / (4 * threads)));
+  rows = std::min(rows, s.ho);
+  const int64_t per_image = (s.ho + rows - 1) / rows;
+  const float* xs = x.typed_data();
+  const float* ws = w.typed_data();
+  float* ys = y->typed_data();
+  parallel_chunks(pool, static_cast<size_t>(s.n * per_image), 0, nullptr,
+                  [&](size_t c, float*) {
+                    const int64_t img = c / per_image, r0 = (c % per_image) * rows;
+                    kRows(s, xs, ws, ys, img, r0, std::min(r0 + rows, s.ho));
+                  });
+  return ffi::Error::Success();
+}
+
+}  // namespace
+}  // namespace visionhooks
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(VisionhooksConv, visionhooks::Conv,
+                              xla::ffi::Ffi::Bind()
+                                  .Ctx<xla::ffi::ThreadPool>()
+                                  .Arg<xla::ffi::Buffer<xla::ffi::F32>>()
+                                  .Arg<xla::ffi::Buffer<xla::ffi::F32>>()
+                                  .Ret<xla::ffi::Buffer<xla::ffi::F32>>()
+                                  .Attr<int64_t>("pad_top")
+                                  .Attr<int64_t>("pad_left"));
