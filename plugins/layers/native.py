@@ -8,8 +8,9 @@ a direct convolution (``conv``; with the kernel flipped, also the input gradient
 ``input_grad``) and a kernel gradient (``kernel_grad``), each register-blocked for
 AVX-512, AVX2 or portable code picked when the library loads, and split over XLA's
 intra-op threads. ``pip install`` compiles them where a C++ compiler is (``setup.py``);
-where the library is missing, fails to load, or fails the self-check against XLA on first
-use, ``available()`` is False and the fast layers keep XLA's kernels.
+where the library is missing, ``available()`` is False and the fast layers keep XLA's
+kernels; so too, with a warning, where it fails to load or fails its self-check against
+XLA on first use.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from visionhooks.errors import warn_user
 
 TARGETS = {"conv": "VisionhooksConv", "kernel_grad": "VisionhooksConvKernelGrad"}
 
@@ -58,9 +61,14 @@ def _load() -> str | None:
         return None
     try:
         isa = _ISAS[_register(path)]
-        if not _self_check():
-            return None
-    except Exception:  # noqa: BLE001 - any failure means: use XLA's kernels
+        problem = None if _self_check() else "their results differ from XLA's"
+    except Exception as exc:  # noqa: BLE001 - any failure means: use XLA's kernels
+        problem = f"{type(exc).__name__}: {exc}"
+    if problem:  # built but unusable (e.g. against another jaxlib): say so, once
+        warn_user(f"the native convolution kernels ({path}) are not used: {problem}. The "
+                  f"fast layers compute the same function with XLA's kernels, more slowly; "
+                  f"reinstall (pip install -e .) to rebuild them, or set VISIONHOOKS_NATIVE=0 "
+                  f"to turn them off without this warning")
         return None
     return isa
 
