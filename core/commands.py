@@ -183,7 +183,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def _read_images(task: Any, paths: Sequence[str]) -> Any:
     import numpy as np
 
-    from .plugins.datasets.image_folder import read_image
+    from .datasets.images import read_image
 
     h, w, c = task.info.input_shape
     if c not in (1, 3):

@@ -1,8 +1,9 @@
 """Packaging guards (STYLE.md 8.5): every package listed, the wheel holds only
-``visionhooks/…`` with the entry points and the bundled sample."""
+``visionhooks/…`` with the entry points and the bundled sample; core imports no plugin."""
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -31,6 +32,21 @@ def test_every_package_folder_is_listed():
             rel = init.parent.relative_to(ROOT / folder)
             found.add(".".join([prefix, *rel.parts]))
     assert found == listed, f"unlisted: {found - listed}, listed but missing: {listed - found}"
+
+
+def test_core_imports_no_plugin_module():
+    """Everything domain-specific lives in plugins, found through entry points: core may
+    name the ``visionhooks.plugins`` package (errors.py: its folder) but import nothing
+    inside it."""
+    found = []
+    for path in (ROOT / "core").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [("." * node.level) + (node.module or "")]
+                     if isinstance(node, ast.ImportFrom) else [])
+            found += [f"{path.relative_to(ROOT)}: {n}" for n in names
+                      if n.startswith(("visionhooks.plugins.", ".plugins", "..plugins"))]
+    assert not found, found
 
 
 def test_builtin_plugins_use_the_public_entry_point_group():

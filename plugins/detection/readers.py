@@ -35,7 +35,7 @@ import numpy as np
 from visionhooks import DataError, DataInfo, DatasetNotFoundError
 from visionhooks.config import repeated
 from visionhooks.datasets import Dataset, LazySplit, Split
-from visionhooks.plugins.datasets.image_folder import eight_bit, opened
+from visionhooks.datasets.images import eight_bit, opened
 
 from .boxes import convert_boxes
 from .config import COCOConfig, VOCConfig
@@ -63,7 +63,7 @@ class _Item:
 
 @contextlib.contextmanager
 def _opened(path: Path, source: str = "") -> Iterator[Any]:
-    """The image file opened with Pillow (``image_folder.opened``); a missing one named
+    """The image file opened with Pillow (``visionhooks.datasets.images.opened``); a missing one named
     with the annotation file that names it."""
     if not path.is_file():
         raise DatasetNotFoundError(f"image {path} not found" + (f" (named in {source})"

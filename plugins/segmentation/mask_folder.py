@@ -24,7 +24,7 @@ import numpy as np
 
 from visionhooks import DataInfo
 from visionhooks.datasets import Dataset, LazySplit, Split
-from visionhooks.plugins.datasets.image_folder import read_image
+from visionhooks.datasets.images import read_image
 from visionhooks.errors import DataError, DatasetNotFoundError
 
 from .config import MaskFolderConfig
