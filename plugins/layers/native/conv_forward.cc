@@ -22,10 +22,11 @@ struct Shape {
 };
 
 // y[oh, ow0 + p, co0 + VW v ..] for p < PB of one image, every tap and input channel,
-// read from `xp`: the image's input rows for this chunk, zero-padded (pw columns).
+// read from `xp`: the image's input rows for this chunk, zero-padded (pw columns); the
+// block's weights `wb` hold tap t, input channel c at wb[(t·C_in + c)·ws].
 template <int VW, int PB, int NV>
-VH_INLINE void pixel_block(const Shape& s, const float* xp, int64_t pw, const float* w,
-                           float* y, int64_t b, int64_t ow0, int64_t co0) {
+VH_INLINE void pixel_block(const Shape& s, const float* xp, int64_t pw, const float* wb,
+                           int64_t ws, float* y, int64_t b, int64_t ow0, int64_t co0) {
   typedef float vec __attribute__((vector_size(VW * sizeof(float)), aligned(sizeof(float))));
   vec acc[PB][NV];
   for (int p = 0; p < PB; ++p)
@@ -33,8 +34,8 @@ VH_INLINE void pixel_block(const Shape& s, const float* xp, int64_t pw, const fl
   for (int64_t i = 0; i < s.kh; ++i)
     for (int64_t j = 0; j < s.kw; ++j) {
       const float* xq = xp + ((b + i) * pw + ow0 + j) * s.ci;
-      const float* wq = w + (i * s.kw + j) * s.ci * s.co + co0;
-      for (int64_t c = 0; c < s.ci; ++c, ++xq, wq += s.co) {
+      const float* wq = wb + (i * s.kw + j) * s.ci * ws;
+      for (int64_t c = 0; c < s.ci; ++c, ++xq, wq += ws) {
         vec wv[NV];
         for (int v = 0; v < NV; ++v) wv[v] = *reinterpret_cast<const vec*>(wq + VW * v);
         for (int p = 0; p < PB; ++p) {
@@ -51,22 +52,23 @@ VH_INLINE void pixel_block(const Shape& s, const float* xp, int64_t pw, const fl
 // One output row (`y` at its first pixel), one block of output channels: PB pixels at a
 // time, then 8 (where PB is larger), 4, then 1.
 template <int VW, int PB, int NV>
-VH_INLINE void row_block(const Shape& s, const float* xp, int64_t pw, const float* w,
-                         float* y, int64_t b, int64_t co0) {
+VH_INLINE void row_block(const Shape& s, const float* xp, int64_t pw, const float* wb,
+                         int64_t ws, float* y, int64_t b, int64_t co0) {
   int64_t ow = 0;
-  for (; ow + PB <= s.wo; ow += PB) pixel_block<VW, PB, NV>(s, xp, pw, w, y, b, ow, co0);
+  for (; ow + PB <= s.wo; ow += PB) pixel_block<VW, PB, NV>(s, xp, pw, wb, ws, y, b, ow, co0);
   if (PB > 8)  // e.g. 8×8 images, narrower than AVX-512's 12-pixel blocks
-    for (; ow + 8 <= s.wo; ow += 8) pixel_block<VW, 8, NV>(s, xp, pw, w, y, b, ow, co0);
-  for (; ow + 4 <= s.wo; ow += 4) pixel_block<VW, 4, NV>(s, xp, pw, w, y, b, ow, co0);
-  for (; ow < s.wo; ++ow) pixel_block<VW, 1, NV>(s, xp, pw, w, y, b, ow, co0);
+    for (; ow + 8 <= s.wo; ow += 8) pixel_block<VW, 8, NV>(s, xp, pw, wb, ws, y, b, ow, co0);
+  for (; ow + 4 <= s.wo; ow += 4) pixel_block<VW, 4, NV>(s, xp, pw, wb, ws, y, b, ow, co0);
+  for (; ow < s.wo; ++ow) pixel_block<VW, 1, NV>(s, xp, pw, wb, ws, y, b, ow, co0);
 }
 
 // Output rows [r0, r1) of one image: their input rows are copied once, zero-padded (so
 // that no tap needs a bounds check), then output channels go 2·VW at a time (PB2
-// pixels), VW at a time (PB1 pixels), then singly.
+// pixels; weights from `packed`, pack_weights' layout), VW at a time (PB1 pixels), then
+// singly (weights from w).
 template <int VW, int PB2, int PB1>
-VH_INLINE void rows_all(const Shape& s, const float* x, const float* w, float* y,
-                        int64_t img, int64_t r0, int64_t r1) {
+VH_INLINE void rows_all(const Shape& s, const float* x, const float* w, const float* packed,
+                        float* y, int64_t img, int64_t r0, int64_t r1) {
   const int64_t pw = s.wo + s.kw - 1, ph = r1 - r0 + s.kh - 1;
   std::vector<float> padded(ph * pw * s.ci, 0.0f);
   for (int64_t b = 0; b < ph; ++b) {
@@ -81,50 +83,74 @@ VH_INLINE void rows_all(const Shape& s, const float* x, const float* w, float* y
   // channel blocks outside the rows: a block's weights (kh·kw·C_in·2·VW floats, 288 KiB at
   // 256 input channels with AVX-512) are read from cache for every row of the chunk
   float* yimg = y + img * s.ho * s.wo * s.co;
+  const int64_t taps = s.kh * s.kw * s.ci;
   int64_t co0 = 0;
   for (; co0 + 2 * VW <= s.co; co0 += 2 * VW)
     for (int64_t oh = r0; oh < r1; ++oh)
-      row_block<VW, PB2, 2>(s, xp, pw, w, yimg + oh * s.wo * s.co, oh - r0, co0);
+      row_block<VW, PB2, 2>(s, xp, pw, packed + co0 * taps, 2 * VW,
+                            yimg + oh * s.wo * s.co, oh - r0, co0);
   for (; co0 + VW <= s.co; co0 += VW)
     for (int64_t oh = r0; oh < r1; ++oh)
-      row_block<VW, PB1, 1>(s, xp, pw, w, yimg + oh * s.wo * s.co, oh - r0, co0);
+      row_block<VW, PB1, 1>(s, xp, pw, w + co0, s.co, yimg + oh * s.wo * s.co, oh - r0, co0);
   for (; co0 < s.co; ++co0)
     for (int64_t oh = r0; oh < r1; ++oh)
-      row_block<1, 8, 1>(s, xp, pw, w, yimg + oh * s.wo * s.co, oh - r0, co0);
+      row_block<1, 8, 1>(s, xp, pw, w + co0, s.co, yimg + oh * s.wo * s.co, oh - r0, co0);
 }
 
-typedef void (*RowsFn)(const Shape&, const float*, const float*, float*, int64_t, int64_t,
-                       int64_t);
+typedef void (*RowsFn)(const Shape&, const float*, const float*, const float*, float*, int64_t,
+                       int64_t, int64_t);
+
+// The rows function and its block of output channels (2·VW) for an instruction set.
+struct Kernel {
+  RowsFn rows;
+  int64_t block;
+};
 
 #if defined(__x86_64__)
-VH_TARGET_AVX512 void rows_avx512(const Shape& s, const float* x, const float* w, float* y,
-                                  int64_t img, int64_t r0, int64_t r1) {
-  rows_all<16, 12, 16>(s, x, w, y, img, r0, r1);
+VH_TARGET_AVX512 void rows_avx512(const Shape& s, const float* x, const float* w,
+                                  const float* packed, float* y, int64_t img, int64_t r0,
+                                  int64_t r1) {
+  rows_all<16, 12, 16>(s, x, w, packed, y, img, r0, r1);
 }
-VH_TARGET_AVX2 void rows_avx2(const Shape& s, const float* x, const float* w, float* y,
-                              int64_t img, int64_t r0, int64_t r1) {
-  rows_all<8, 6, 12>(s, x, w, y, img, r0, r1);
+VH_TARGET_AVX2 void rows_avx2(const Shape& s, const float* x, const float* w,
+                              const float* packed, float* y, int64_t img, int64_t r0,
+                              int64_t r1) {
+  rows_all<8, 6, 12>(s, x, w, packed, y, img, r0, r1);
 }
 #endif
-void rows_portable(const Shape& s, const float* x, const float* w, float* y, int64_t img,
-                   int64_t r0, int64_t r1) {
-  rows_all<4, 6, 12>(s, x, w, y, img, r0, r1);
+void rows_portable(const Shape& s, const float* x, const float* w, const float* packed,
+                   float* y, int64_t img, int64_t r0, int64_t r1) {
+  rows_all<4, 6, 12>(s, x, w, packed, y, img, r0, r1);
 }
 
-RowsFn pick_rows_fn() {
+Kernel pick_kernel() {
   switch (pick_isa()) {
 #if defined(__x86_64__)
     case kAvx512:
-      return rows_avx512;
+      return {rows_avx512, 32};
     case kAvx2:
-      return rows_avx2;
+      return {rows_avx2, 16};
 #endif
     default:
-      return rows_portable;
+      return {rows_portable, 8};
   }
 }
 
-const RowsFn kRows = pick_rows_fn();
+const Kernel kKernel = pick_kernel();
+
+// The weights of each whole block of `block` output channels contiguous, tap by tap and
+// input channel by input channel: packed[(co0 / block)·taps·block + t·block + v] =
+// w[t·C_out + co0 + v], taps = kh·kw·C_in. In HWIO order a block's rows sit C_out floats
+// apart, a power of two that maps them onto a few cache sets (at 256 channels a block
+// no longer stayed in cache: 8×8×256 → 256 took 6.6 ms against 3.8 for XLA's).
+std::vector<float> pack_weights(const float* w, int64_t taps, int64_t co, int64_t block) {
+  const int64_t blocks = co / block;
+  std::vector<float> packed(blocks * taps * block);
+  for (int64_t k = 0; k < blocks; ++k)
+    for (int64_t t = 0; t < taps; ++t)
+      std::memcpy(&packed[(k * taps + t) * block], w + t * co + k * block, block * sizeof(float));
+  return packed;
+}
 
 ffi::Error Conv(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> w,
                 ffi::ResultBuffer<ffi::F32> y, int64_t pad_top, int64_t pad_left) {
@@ -148,11 +174,13 @@ ffi::Error Conv(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::
   const int64_t per_image = (s.ho + rows - 1) / rows;
   const float* xs = x.typed_data();
   const float* ws = w.typed_data();
+  const std::vector<float> packed = pack_weights(ws, s.kh * s.kw * s.ci, s.co, kKernel.block);
   float* ys = y->typed_data();
   parallel_chunks(pool, static_cast<size_t>(s.n * per_image), 0, nullptr,
                   [&](size_t c, float*) {
                     const int64_t img = c / per_image, r0 = (c % per_image) * rows;
-                    kRows(s, xs, ws, ys, img, r0, std::min(r0 + rows, s.ho));
+                    kKernel.rows(s, xs, ws, packed.data(), ys, img, r0,
+                                 std::min(r0 + rows, s.ho));
                   });
   return ffi::Error::Success();
 }
