@@ -33,8 +33,7 @@ TARGETS = {"conv": "VisionhooksConv", "kernel_grad": "VisionhooksConvKernelGrad"
 #: None; channel pairs C_in·C_out up to which it does at any size). Measured per op on
 #: U-Net's and LeNet-5's shapes (``bench/speed.py``, ``bench/RESULTS.md``): with AVX-512
 #: all three win from 16×16 pixels and for small channel counts (LeNet-5's second layer,
-#: U-Net's RGB input), and lose at 8×8 with 128-256 channels (their weights no longer
-#: stay in cache); AVX2 code (measured on an AVX-512 host against XLA's AVX-512 code: a
+#: U-Net's RGB input), and are at best even at 8×8 with 128-256 channels; AVX2 code (measured on an AVX-512 host against XLA's AVX-512 code: a
 #: conservative choice) wins for few channel pairs and, for the kernel gradient, at 64×64
 #: and up. The portable code never does.
 RULES = {"avx512": {"forward": (16 * 16, 4096), "input_grad": (16 * 16, 4096),

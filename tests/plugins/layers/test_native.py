@@ -129,7 +129,7 @@ def test_layer_chooses_the_native_kernels_for_float32_where_they_are_faster():
     unet_level = ((16, 128, 128, 16), (3, 3, 16, 16), "same")
     assert ops.choose_conv(*unet_level) == ("native",) * 3
     assert ops.choose_conv(*unet_level, dtype="bfloat16") == ("xla",) * 3
-    # deep layers with many channels at 8×8 or less: XLA's (their weights outgrow the cache)
+    # deep layers with many channels at 8×8 or less: XLA's (as fast there)
     assert ops.choose_conv((16, 4, 4, 256), (3, 3, 256, 256), "same") == ("xla",) * 3
     # output channels that do not fill whole vectors (LeNet-5's first layer): not native
     assert "native" not in ops.choose_conv((128, 28, 28, 1), (5, 5, 1, 6), "same")
