@@ -158,7 +158,7 @@ ffi::Error Conv(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::
   if (xd.size() != 4 || wd.size() != 4 || yd.size() != 4)
     return ffi::Error::InvalidArgument("conv: x, w and y must be 4-D");
   const Shape s{xd[0], xd[1], xd[2], xd[3], yd[1], yd[2], yd[3], wd[0], wd[1], pad_top, pad_left};
-  // any output size is well defined (taps outside x count as zeros and are skipped)
+  // any output size is well defined (taps outside x read the padded copy's zeros)
   if (yd[0] != s.n || wd[2] != s.ci || wd[3] != s.co || pad_top < 0 || pad_left < 0)
     return ffi::Error::InvalidArgument("conv: shapes do not match");
   if (s.n * s.ho * s.wo * s.co == 0) return ffi::Error::Success();
