@@ -63,6 +63,8 @@ def op_timings(args) -> list[dict[str, Any]]:
     import numpy as np
 
     from visionhooks.plugins.layers import native, ops
+    from visionhooks.plugins.layers.pooling import max_pool_2x2
+    from visionhooks.plugins.layers.transposed import transpose_conv_stride_eq_kernel
 
     rng = np.random.default_rng(0)
     rows = []
@@ -100,7 +102,7 @@ def op_timings(args) -> list[dict[str, Any]]:
         x = jnp.asarray(rng.standard_normal(xs), jnp.float32)
         xla = jax.jit(jax.grad(lambda x: jnp.sum(jax.lax.reduce_window(
             x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID") ** 2)))
-        ours = jax.jit(jax.grad(lambda x: jnp.sum(ops.max_pool_2x2(x) ** 2)))
+        ours = jax.jit(jax.grad(lambda x: jnp.sum(max_pool_2x2(x) ** 2)))
         rows.append({"op": name + " (forward + backward)", "x": xs,
                      "xla": best_ms(lambda: xla(x).block_until_ready(), args.repeats),
                      "mask": best_ms(lambda: ours(x).block_until_ready(), args.repeats)})
@@ -112,7 +114,7 @@ def op_timings(args) -> list[dict[str, Any]]:
         return jax.lax.conv_transpose(x, k, (2, 2), "VALID",
                                       dimension_numbers=("NHWC", "HWOI", "NHWC"))
 
-    for label, fn in (("xla", xla_t), ("matmul", ops.transpose_conv_stride_eq_kernel)):
+    for label, fn in (("xla", xla_t), ("matmul", transpose_conv_stride_eq_kernel)):
         step = jax.jit(jax.grad(lambda x, k, fn=fn: jnp.sum(fn(x, k) ** 2), argnums=(0, 1)))
         ms = best_ms(lambda: jax.block_until_ready(step(x, k)), args.repeats)
         if label == "xla":

@@ -9,6 +9,8 @@ from typing import Any
 import keras
 
 from . import ops
+from .pooling import max_pool_2x2
+from .transposed import transpose_conv_stride_eq_kernel
 
 PACKAGE = "visionhooks.layers"
 
@@ -82,7 +84,7 @@ class FastMaxPooling2D(keras.layers.MaxPooling2D):
         if (ops.applies("pool") and _pair(self.pool_size) == (2, 2)
                 and _pair(self.strides) == (2, 2)
                 and self.padding == "valid" and self.data_format == "channels_last"):
-            return ops.max_pool_2x2(inputs)
+            return max_pool_2x2(inputs)
         return super().call(inputs)
 
 
@@ -99,7 +101,7 @@ class FastConv2DTranspose(keras.layers.Conv2DTranspose):
                 and self.output_padding is None and _pair(self.dilation_rate) == (1, 1)
                 and self.data_format == "channels_last"):
             kernel = keras.ops.convert_to_tensor(self.kernel, dtype=inputs.dtype)
-            return _bias_activation(self, ops.transpose_conv_stride_eq_kernel(inputs, kernel))
+            return _bias_activation(self, transpose_conv_stride_eq_kernel(inputs, kernel))
         return super().call(inputs)
 
 

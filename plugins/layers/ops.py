@@ -1,5 +1,6 @@
-"""Convolution, pooling and transposed-convolution formulations for XLA on CPU, chosen
-per shape, each forward and backward pass the fastest correct one measured.
+"""Convolution formulations for XLA on CPU, chosen per shape, each forward and backward
+pass the fastest correct one measured (max pooling: ``pooling``; the transposed
+convolution: ``transposed``).
 
 XLA's CPU kernels are slow for a few shapes that dominate small image models (measured
 in ``bench/speed.py``): a convolution with one or three input channels, some input
@@ -266,121 +267,6 @@ def conv_op(padding: str, forward: str, input_grad: str, kernel_grad: str):
 
     f.defvjp(f_fwd, f_bwd)
     return f
-
-
-def max_pool_2x2(x):
-    """2×2 max pooling with stride 2 ("valid": an odd last row or column is dropped), with
-    a backward pass that routes each gradient to the first maximum of its window (as
-    XLA's ``select_and_scatter`` does) from that maximum's index, saved by the forward
-    pass."""
-    n, h, w, c = x.shape
-    return _pool(x[:, : h // 2 * 2, : w // 2 * 2, :])  # JAX pads the gradient of the crop
-
-
-def _up2(a):
-    """(N, h, w, C) → (N, 2h, 2w, C), each value repeated over its 2×2 block."""
-    return jnp.repeat(jnp.repeat(a, 2, axis=1), 2, axis=2)
-
-
-@jax.custom_vjp
-def _pool(x):
-    # Inference: the elementwise maximum of the four window corners, one loop fused with
-    # the producer (a window reduce of the NHWC input, or of its channel-major transpose,
-    # ran 2.5-12× slower: LeNet-5's first pool 1.0 → 0.4 ms, U-Net's at 128² 6-8 → 0.6).
-    return _corner_max(_window_corners(x))
-
-
-def _window_corners(x):
-    """The four pixels of each 2×2 window of ``x`` (row-major), each (N, H/2, W/2, C)."""
-    n, h, w, c = x.shape
-    r = x.reshape(n, h // 2, 2, w // 2, 2, c)
-    return r[:, :, 0, :, 0], r[:, :, 0, :, 1], r[:, :, 1, :, 0], r[:, :, 1, :, 1]
-
-
-def _corner_max(corners):
-    a, b, c, d = corners
-    return jnp.maximum(jnp.maximum(a, b), jnp.maximum(c, d))
-
-
-def _window_first_max(corners, m):
-    """Index (int8, row-major 0-3) of the first of the four ``corners`` of each 2×2 window
-    equal to its maximum ``m``; 4 where none is (a NaN in the window)."""
-    a, b, c, d = corners
-    return jnp.where(a == m, 0, jnp.where(b == m, 1, jnp.where(
-        c == m, 2, jnp.where(d == m, 3, 4)))).astype(jnp.int8)
-
-
-def _pool_fwd(x):
-    # Training: the maximum of the four window corners, elementwise, which XLA fuses with
-    # the first-maximum index into one loop over the input (a window reduce goes to a
-    # separate single-threaded kernel: LeNet-5's first pool 1.4 → 1.0 ms, U-Net's at 128²
-    # 2.7 → 1.3); as the residual each window's first maximum (a quarter-size int8 array)
-    # instead of the input. The boundary keeps XLA from fusing the index into the
-    # backward's upsampled select, which would recompute each window's compares four times.
-    corners = _window_corners(x)
-    m = _corner_max(corners)
-    return boundary((m, _window_first_max(corners, m)), x)
-
-
-def _pool_bwd(first, g):
-    # Each window's gradient goes to its first maximum in row-major order (as XLA's
-    # select_and_scatter does; nowhere for a window holding a NaN): one elementwise select
-    # over the upsampled gradient (bench/RESULTS.md: LeNet-5's train step 3-9% faster than
-    # when the backward recomputed the maxima from the saved input).
-    n, h2, w2, c = first.shape
-    pos = ((jnp.arange(2 * h2)[:, None] % 2) * 2 + jnp.arange(2 * w2)[None, :] % 2)
-    return (jnp.where(pos[None, :, :, None] == _up2(first), _up2(g), 0.0).astype(g.dtype),)
-
-
-_pool.defvjp(_pool_fwd, _pool_bwd)
-
-
-def transpose_conv_stride_eq_kernel(x, kernel):
-    """Transposed convolution whose stride equals its kernel size ("valid"): windows do not
-    overlap, so each input pixel writes its own kh×kw block — one matmul and a
-    depth-to-space reshape (no dilated input, no overlapping sums).
-
-    Its gradients are those of the strided convolution it is the transpose of: the input
-    gradient is that convolution of the incoming gradient, and the kernel gradient is
-    that convolution's kernel gradient (XLA's convolutions; U-Net's up-convolutions'
-    backward 1.5-2.6× faster than the derivative of the matmul form, whose space-to-depth
-    transpose of the incoming gradient dominated).
-
-    Args:
-        x: (N, H, W, C_in). kernel: (kh, kw, C_out, C_in), Keras' ``Conv2DTranspose``
-            layout.
-
-    Returns:
-        (N, H·kh, W·kw, C_out).
-    """
-    dtype = jnp.result_type(x, kernel)  # as the einsum would promote mixed dtypes
-    return _transpose_conv(x.astype(dtype), kernel.astype(dtype))
-
-
-@jax.custom_vjp
-def _transpose_conv(x, kernel):
-    return _depth_to_space(jnp.einsum("nhwi,aboi->nhwabo", x, kernel))
-
-
-def _strided_conv(g, kernel):
-    """The convolution a stride-equals-kernel transposed convolution is the transpose of:
-    (N, H·kh, W·kw, C_out) → (N, H, W, C_in); ``kernel`` (kh, kw, C_out, C_in) read as
-    HWIO."""
-    return jax.lax.conv_general_dilated(g, kernel, kernel.shape[:2], "VALID",
-                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
-
-
-def _transpose_conv_fwd(x, kernel):
-    return _transpose_conv(x, kernel), (x, kernel)
-
-
-def _transpose_conv_bwd(res, g):
-    x, kernel = res
-    dx, kernel_grad = jax.vjp(lambda k: _strided_conv(g, k), kernel)
-    return dx, kernel_grad(x)[0]
-
-
-_transpose_conv.defvjp(_transpose_conv_fwd, _transpose_conv_bwd)
 
 
 def choose_conv(x_shape: Any, kernel_shape: Any, padding: str,

@@ -11,6 +11,7 @@ import pytest
 
 from visionhooks.plugins.layers import FastConv2D, FastConv2DTranspose, FastMaxPooling2D
 from visionhooks.plugins.layers import ops
+from visionhooks.plugins.layers.transposed import transpose_conv_stride_eq_kernel
 
 
 def pair(fast, plain, x):
@@ -144,8 +145,8 @@ def test_transposed_conv_matches_keras(kernel, activation):
 def test_transposed_conv_op_promotes_mixed_dtypes_as_an_einsum_would():
     x = jnp.ones((1, 3, 3, 2), jnp.float32)
     k = jnp.ones((2, 2, 4, 2), jnp.bfloat16)
-    assert ops.transpose_conv_stride_eq_kernel(x, k).dtype == jnp.float32
-    dx, dk = jax.grad(lambda x, k: ops.transpose_conv_stride_eq_kernel(x, k).sum(),
+    assert transpose_conv_stride_eq_kernel(x, k).dtype == jnp.float32
+    dx, dk = jax.grad(lambda x, k: transpose_conv_stride_eq_kernel(x, k).sum(),
                       argnums=(0, 1))(x, k)
     assert (dx.dtype, dk.dtype) == (jnp.float32, jnp.bfloat16)
     assert float(dx[0, 0, 0, 0]) == 16.0  # each pixel feeds 2·2·4 outputs of weight 1
