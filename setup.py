@@ -37,7 +37,7 @@ setup(
                  "plugins/layers/native/conv_kernel_grad.cc"],
         depends=["plugins/layers/native/common.h"],
         language="c++",
-        extra_compile_args=["-O3", "-std=c++17"],
+        extra_compile_args=["-O3", "-std=c++17", "-g0"],  # no debug info: 1.3 -> 0.17 MB
         optional=True,
     )],
     cmdclass={"build_ext": BuildNative},
