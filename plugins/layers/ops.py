@@ -125,9 +125,7 @@ def _out_hw(x_shape, kernel_shape, padding: str) -> tuple[int, int]:
 def s2d_applies(x_shape: Any, kernel_shape: Any, padding: str) -> bool:
     """Whether the "s2d" formulation takes this convolution: an even output height and
     width (its output is computed in 2×2 blocks)."""
-    kh, kw = kernel_shape[:2]
-    ho, wo = ((x_shape[1], x_shape[2]) if padding == "same"
-              else (x_shape[1] - kh + 1, x_shape[2] - kw + 1))
+    ho, wo = _out_hw(x_shape, kernel_shape, padding)
     return ho > 0 and wo > 0 and ho % 2 == 0 and wo % 2 == 0
 
 

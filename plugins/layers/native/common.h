@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "xla/ffi/api/ffi.h"
@@ -46,7 +47,43 @@ inline Isa pick_isa() {
 #if defined(__x86_64__)
 #define VH_TARGET_AVX512 __attribute__((target("arch=x86-64-v4")))
 #define VH_TARGET_AVX2 __attribute__((target("arch=x86-64-v3")))
+#else  // compiled as portable code, never picked (pick_isa)
+#define VH_TARGET_AVX512
+#define VH_TARGET_AVX2
 #endif
+
+// What a kernel runs for the instruction set pick_isa chose.
+template <class T>
+T by_isa(T avx512, T avx2, T portable) {
+  switch (pick_isa()) {
+    case kAvx512:
+      return avx512;
+    case kAvx2:
+      return avx2;
+    default:
+      return portable;
+  }
+}
+
+// A unit-stride convolution's sizes: input x (n, h, w, ci), output or output gradient
+// (n, ho, wo, co), kernel or kernel gradient (kh, kw, ci, co), padding before (pt, pl).
+struct Shape {
+  int64_t n, h, w, ci, ho, wo, co, kh, kw, pt, pl;
+};
+
+// The Shape of x, y (output or output gradient) and k (kernel or its gradient), or an
+// error naming `op` unless all are 4-D and agree. Any output size is well defined: taps
+// outside x count as zeros.
+template <class Dims>
+ffi::Error conv_shape(const char* op, Dims xd, Dims yd, Dims kd, int64_t pad_top,
+                      int64_t pad_left, Shape* s) {
+  if (xd.size() != 4 || yd.size() != 4 || kd.size() != 4)
+    return ffi::Error::InvalidArgument(std::string(op) + ": operands must be 4-D");
+  *s = Shape{xd[0], xd[1], xd[2], xd[3], yd[1], yd[2], yd[3], kd[0], kd[1], pad_top, pad_left};
+  if (yd[0] != s->n || kd[2] != s->ci || kd[3] != s->co || pad_top < 0 || pad_left < 0)
+    return ffi::Error::InvalidArgument(std::string(op) + ": shapes do not match");
+  return ffi::Error::Success();
+}
 
 // Runs body(c, buffer) for every chunk c in [0, n) on the calling thread (buffer: `own`)
 // and on the pool threads that join it (each its own zeroed buffer of `scratch` floats,

@@ -17,10 +17,6 @@
 namespace visionhooks {
 namespace {
 
-struct Shape {
-  int64_t n, h, w, ci, ho, wo, co, kh, kw, pt, pl;
-};
-
 // y[oh, ow0 + p, co0 + VW v ..] for p < PB of one image, every tap and input channel,
 // read from `xp`: the image's input rows for this chunk, zero-padded (pw columns); the
 // block's weights `wb` hold tap t, input channel c at wb[(t·C_in + c)·ws].
@@ -106,7 +102,6 @@ struct Kernel {
   int64_t block;
 };
 
-#if defined(__x86_64__)
 VH_TARGET_AVX512 void rows_avx512(const Shape& s, const float* x, const float* w,
                                   const float* packed, float* y, int64_t img, int64_t r0,
                                   int64_t r1) {
@@ -117,26 +112,12 @@ VH_TARGET_AVX2 void rows_avx2(const Shape& s, const float* x, const float* w,
                               int64_t r1) {
   rows_all<8, 6, 12>(s, x, w, packed, y, img, r0, r1);
 }
-#endif
 void rows_portable(const Shape& s, const float* x, const float* w, const float* packed,
                    float* y, int64_t img, int64_t r0, int64_t r1) {
   rows_all<4, 6, 12>(s, x, w, packed, y, img, r0, r1);
 }
 
-Kernel pick_kernel() {
-  switch (pick_isa()) {
-#if defined(__x86_64__)
-    case kAvx512:
-      return {rows_avx512, 32};
-    case kAvx2:
-      return {rows_avx2, 16};
-#endif
-    default:
-      return {rows_portable, 8};
-  }
-}
-
-const Kernel kKernel = pick_kernel();
+const Kernel kKernel = by_isa<Kernel>({rows_avx512, 32}, {rows_avx2, 16}, {rows_portable, 8});
 
 // The weights of each whole block of `block` output channels contiguous, tap by tap and
 // input channel by input channel: packed[(co0 / block)·taps·block + t·block + v] =
@@ -154,13 +135,10 @@ std::vector<float> pack_weights(const float* w, int64_t taps, int64_t co, int64_
 
 ffi::Error Conv(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> w,
                 ffi::ResultBuffer<ffi::F32> y, int64_t pad_top, int64_t pad_left) {
-  const auto xd = x.dimensions(), wd = w.dimensions(), yd = y->dimensions();
-  if (xd.size() != 4 || wd.size() != 4 || yd.size() != 4)
-    return ffi::Error::InvalidArgument("conv: x, w and y must be 4-D");
-  const Shape s{xd[0], xd[1], xd[2], xd[3], yd[1], yd[2], yd[3], wd[0], wd[1], pad_top, pad_left};
-  // any output size is well defined (taps outside x read the padded copy's zeros)
-  if (yd[0] != s.n || wd[2] != s.ci || wd[3] != s.co || pad_top < 0 || pad_left < 0)
-    return ffi::Error::InvalidArgument("conv: shapes do not match");
+  Shape s;  // taps outside x read the padded copy's zeros
+  const ffi::Error bad = conv_shape("conv", x.dimensions(), y->dimensions(), w.dimensions(),
+                                    pad_top, pad_left, &s);
+  if (bad.failure()) return bad;
   if (s.n * s.ho * s.wo * s.co == 0) return ffi::Error::Success();
   if (s.ci == 0) {  // an empty sum
     std::memset(y->typed_data(), 0, s.n * s.ho * s.wo * s.co * sizeof(float));

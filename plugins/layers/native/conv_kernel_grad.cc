@@ -16,10 +16,6 @@
 namespace visionhooks {
 namespace {
 
-struct Shape {
-  int64_t n, h, w, ci, ho, wo, co, kh, kw, pt, pl;
-};
-
 // A run of output pixels: images [img0, img1), output rows [r0, r1) of each.
 struct Chunk {
   int64_t img0, img1, r0, r1;
@@ -87,7 +83,6 @@ typedef void (*ChunkFn)(const Shape&, const float*, const float*, float*, const 
 
 // Register blocks per instruction set (common.h); each leaves registers for the gradient
 // vectors and the broadcast input.
-#if defined(__x86_64__)
 VH_TARGET_AVX512 void chunk_avx512(const Shape& s, const float* x, const float* g, float* dw,
                                    const Chunk& k) {
   chunk_all<16, 8, 16>(s, x, g, dw, k);
@@ -96,25 +91,11 @@ VH_TARGET_AVX2 void chunk_avx2(const Shape& s, const float* x, const float* g, f
                                const Chunk& k) {
   chunk_all<8, 6, 12>(s, x, g, dw, k);
 }
-#endif
 void chunk_portable(const Shape& s, const float* x, const float* g, float* dw, const Chunk& k) {
   chunk_all<4, 6, 12>(s, x, g, dw, k);
 }
 
-ChunkFn pick_chunk_fn() {
-  switch (pick_isa()) {
-#if defined(__x86_64__)
-    case kAvx512:
-      return chunk_avx512;
-    case kAvx2:
-      return chunk_avx2;
-#endif
-    default:
-      return chunk_portable;
-  }
-}
-
-const ChunkFn kChunk = pick_chunk_fn();
+const ChunkFn kChunk = by_isa<ChunkFn>(chunk_avx512, chunk_avx2, chunk_portable);
 
 // A chunk's pixels are read once per tap and channel block, so its input rows and
 // gradients should stay in L2: about 256 KiB of them (4096 pixels at 16 + 16 channels,
@@ -141,13 +122,10 @@ std::vector<Chunk> make_chunks(const Shape& s, int64_t threads) {
 
 ffi::Error KernelGrad(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> g,
                       ffi::ResultBuffer<ffi::F32> dw, int64_t pad_top, int64_t pad_left) {
-  const auto xd = x.dimensions(), gd = g.dimensions(), kd = dw->dimensions();
-  if (xd.size() != 4 || gd.size() != 4 || kd.size() != 4)
-    return ffi::Error::InvalidArgument("conv_kernel_grad: x, g and dw must be 4-D");
-  const Shape s{xd[0], xd[1], xd[2], xd[3], gd[1], gd[2], gd[3], kd[0], kd[1], pad_top, pad_left};
-  // any output size is well defined (reads outside x count as zeros and are skipped)
-  if (gd[0] != s.n || kd[2] != s.ci || kd[3] != s.co || pad_top < 0 || pad_left < 0)
-    return ffi::Error::InvalidArgument("conv_kernel_grad: shapes do not match");
+  Shape s;  // reads outside x are skipped
+  const ffi::Error bad = conv_shape("conv_kernel_grad", x.dimensions(), g.dimensions(),
+                                    dw->dimensions(), pad_top, pad_left, &s);
+  if (bad.failure()) return bad;
   const int64_t size = s.kh * s.kw * s.ci * s.co;
   float* out = dw->typed_data();
   std::memset(out, 0, size * sizeof(float));
