@@ -146,16 +146,19 @@ def xla_kernel_grad(x, g, kernel_hw, pads_before):
     return jax.vjp(lambda k: xla_conv(x, k, pads_before, g.shape[1:3]), kernel)[1](g)[0]
 
 
+def _call(target, out_shape, a, b, pads_before):
+    """The registered custom call ``target`` (a key of ``TARGETS``) on float32 ``a``, ``b``."""
+    out = jax.ShapeDtypeStruct(out_shape, jnp.float32)
+    return jax.ffi.ffi_call(f"visionhooks_{target}", out, vmap_method="sequential")(
+        a, b, pad_top=np.int64(pads_before[0]), pad_left=np.int64(pads_before[1]))
+
+
 def _conv(x, w, pads_before, out_hw):
-    out = jax.ShapeDtypeStruct((x.shape[0], *out_hw, w.shape[-1]), jnp.float32)
-    return jax.ffi.ffi_call("visionhooks_conv", out, vmap_method="sequential")(
-        x, w, pad_top=np.int64(pads_before[0]), pad_left=np.int64(pads_before[1]))
+    return _call("conv", (x.shape[0], *out_hw, w.shape[-1]), x, w, pads_before)
 
 
 def _kernel_grad(x, g, kernel_hw, pads_before):
-    out = jax.ShapeDtypeStruct((*kernel_hw, x.shape[-1], g.shape[-1]), jnp.float32)
-    return jax.ffi.ffi_call("visionhooks_kernel_grad", out, vmap_method="sequential")(
-        x, g, pad_top=np.int64(pads_before[0]), pad_left=np.int64(pads_before[1]))
+    return _call("kernel_grad", (*kernel_hw, x.shape[-1], g.shape[-1]), x, g, pads_before)
 
 
 def _through_xla(native_fn, xla_fn):
